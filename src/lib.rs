@@ -1,0 +1,30 @@
+//! # clipsearch
+//!
+//! Private, client-side multimodal image search: quantized CLIP and an HNSW index, in plain Rust
+//! that runs natively and in WebAssembly. Images never leave the machine; only embeddings do,
+//! when the user exports them.
+//!
+//! The crate is a plain-Rust core (this crate's modules, testable with `cargo test`), a thin
+//! `wasm-bindgen` layer (`src/wasm/`, compiled only for `wasm32`) and a native CLI
+//! (`src/bin/clipsearch.rs`) over the same core.
+//!
+//! ## Numeric contracts
+//! - Every embedding clipsearch returns is L2-normalised.
+//! - Every score is a cosine similarity in `[-1, 1]` (the dot product of normalised vectors).
+//!
+//! ## Modules
+//! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
+//! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod error;
+pub mod fetch;
+
+pub use error::{Error, Result};
+
+/// The version of this crate, as recorded in exported tables and saved collections.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
