@@ -20,8 +20,12 @@
 
 pub mod error;
 pub mod fetch;
+pub mod item;
+pub mod preprocess;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
+pub use item::{Item, Metadata, SpaceInfo};
 
 /// The version of this crate, as recorded in exported tables and saved collections.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
