@@ -1,0 +1,68 @@
+# clipsearch — every entry point. `make demo` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PORT ?= 8080
+export CHROMEDRIVER ?= /usr/bin/chromedriver
+# Unit and integration tests share the machine's two cores with the browser layers.
+export RUST_BACKTRACE ?= 1
+
+.PHONY: help setup setup-demo wasm www demo test test-native test-wasm test-e2e test-py lint model bench clean
+
+help:
+	@echo "make demo   - install what is needed, build, serve the demo at http://127.0.0.1:$(PORT)"
+	@echo "make test   - install what is needed and run every test layer"
+	@echo "make wasm   - build the browser package into pkg/"
+	@echo "make lint   - cargo fmt --check and clippy -D warnings for native and wasm32"
+
+setup:
+	scripts/setup.sh
+
+setup-demo:
+	scripts/setup.sh --no-py
+
+wasm:
+	scripts/build-wasm.sh
+
+# A self-contained static site: www/ plus the package and the default model.
+www: wasm
+	rm -rf www/pkg www/models && mkdir -p www/pkg www/models
+	cp pkg/clipsearch.js pkg/clipsearch_bg.wasm www/pkg/
+	cp models/tiny-clip.gguf www/models/ 2>/dev/null || true
+
+demo: setup-demo www
+	@echo "clipsearch demo: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
+	node scripts/serve.mjs www $(PORT)
+
+test: setup
+	@rm -f target/test-layers.txt
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-native
+	$(MAKE) --no-print-directory test-wasm
+	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-py
+	@echo; echo "===== summary ====="; cat target/test-layers.txt
+	@awk '{p+=$$2; f+=$$3} END {printf "%d passed, %d failed\n", p, f}' target/test-layers.txt
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown -- -D warnings
+
+test-native:
+	scripts/run-layer.sh native cargo -- cargo test
+
+# wasm-bindgen-test in headless Chromium (webdriver.json holds the browser flags).
+test-wasm:
+	scripts/run-layer.sh wasm cargo -- cargo test --target wasm32-unknown-unknown $(patsubst tests/%.rs,--test %,$(wildcard tests/web*.rs))
+
+test-e2e: www
+	scripts/run-layer.sh e2e node -- node --test --test-concurrency=1 tests/e2e/
+
+# Python interop layer (pandas, pyarrow, numpy, qdrant-client) once tests/python exists.
+test-py:
+	@if [ ! -f tests/python/requirements.txt ]; then echo "no Python interop tests yet"; exit 0; fi
+	cargo build --bin clipsearch
+	CLIPSEARCH_BIN=target/debug/clipsearch scripts/run-layer.sh python pytest -- .venv/bin/python -m pytest -q tests/python
+
+clean:
+	rm -rf pkg www/pkg www/models target/test-layers.txt
