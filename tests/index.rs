@@ -40,7 +40,8 @@ fn clustered(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<Item> {
             metadata.insert("colour".into(), json!(colours[rng.gen_range(0..4)]));
             metadata.insert("year".into(), json!(rng.gen_range(1990..2025)));
             if rng.gen_bool(0.3) {
-                metadata.insert("tags".into(), json!(["a", "b"][..rng.gen_range(1..3)]));
+                let tags = &["a", "b"][..rng.gen_range(1..3)];
+                metadata.insert("tags".into(), json!(tags));
             }
             if rng.gen_bool(0.5) {
                 metadata.insert("exif".into(), json!({"iso": rng.gen_range(100..3200)}));
@@ -57,6 +58,7 @@ fn clustered(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<Item> {
 fn small_graph_policy() -> IndexPolicy {
     IndexPolicy {
         min_index_size: 100,
+        min_tail: 100,
         ..IndexPolicy::default()
     }
 }
@@ -239,7 +241,8 @@ fn filtered_graph_search_returns_k_matching_items_whenever_k_match() {
 fn random_condition(rng: &mut SmallRng, depth: u32) -> serde_json::Value {
     match rng.gen_range(0..if depth > 0 { 7 } else { 6 }) {
         0 => {
-            json!({"key": "colour", "match": {"value": ["red", "green", "blue", "black"][rng.gen_range(0..4)]}})
+            let colour = ["red", "green", "blue", "black"][rng.gen_range(0..4)];
+            json!({"key": "colour", "match": {"value": colour}})
         }
         1 => json!({"key": "colour", "match": {"any": ["red", "blue"]}}),
         2 => {

@@ -773,23 +773,13 @@ impl Collection {
         let accept = |s: u32, slot: &Slot| -> bool {
             !exclude.contains(&s) && filter.is_none_or(|f| f.matches(&slot.metadata))
         };
-        let mut consider = |top: &mut TopK<'_>, s: u32, score: f32| {
-            if score >= min {
-                if let Some(slot) = self.slots.get(s as usize) {
-                    top.push(Ranked {
-                        score,
-                        id: &slot.id,
-                        slot: s,
-                    });
-                }
-            }
-        };
+        let slots: &[Slot] = &self.slots;
         // Exact scan of the tail (everything when there is no graph).
         for &s in &self.tail {
             if let Some(slot) = self.slots.get(s as usize) {
                 if let Some(v) = slot.vector.as_deref() {
                     if slot.pid == NONE && accept(s, slot) {
-                        consider(&mut top, s, dot(q, v));
+                        push_ranked(slots, &mut top, s, dot(q, v), min);
                     }
                 }
             }
@@ -830,14 +820,14 @@ impl Collection {
             }
             if matched.len() >= opts.k || exhausted {
                 for (s, score) in matched {
-                    consider(&mut top, s, score);
+                    push_ranked(slots, &mut top, s, score, min);
                 }
             } else {
                 for (s, slot) in self.slots.iter().enumerate() {
                     let s = s as u32;
                     if let Some(v) = slot.vector.as_deref() {
                         if slot.pid != NONE && accept(s, slot) {
-                            consider(&mut top, s, dot(q, v));
+                            push_ranked(slots, &mut top, s, dot(q, v), min);
                         }
                     }
                 }
@@ -847,6 +837,19 @@ impl Collection {
             .into_iter()
             .map(|r| (r.score, r.slot))
             .collect()
+    }
+}
+
+fn push_ranked<'a>(slots: &'a [Slot], top: &mut TopK<'a>, s: u32, score: f32, min: f32) {
+    if score < min {
+        return;
+    }
+    if let Some(slot) = slots.get(s as usize) {
+        top.push(Ranked {
+            score,
+            id: &slot.id,
+            slot: s,
+        });
     }
 }
 

@@ -155,6 +155,10 @@ impl Filter {
                 );
             }
         }
+        if o.is_empty() {
+            // An empty filter (matches everything) stays recognisable as a filter when nested.
+            o.insert("must".into(), Value::Array(Vec::new()));
+        }
         Value::Object(o)
     }
 
