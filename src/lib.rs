@@ -15,16 +15,19 @@
 //! ## Modules
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
+//! - [`index`]: collections, HNSW + exact search, filters, recommendations, persistence.
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
 pub mod fetch;
+pub mod index;
 pub mod item;
 pub mod preprocess;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
+pub use index::{Collection, Filter, SearchHit, SearchOptions};
 pub use item::{Item, Metadata, SpaceInfo};
 
 /// The version of this crate, as recorded in exported tables and saved collections.

@@ -1,0 +1,247 @@
+//! Collection benchmark: build time, query latency (HNSW and exact scan), recall@10 and bytes per
+//! item on seeded clustered vectors.
+//!
+//! ```text
+//! cargo run --release --example bench_index -- --n 10000 --queries 500 --runs 3 \
+//!     --npy /tmp/bench10k.npy
+//! ```
+//! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
+//! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
+//! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
+//! `float32 [n + queries, dim]` for `benches/bench_hnswlib.py`).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Instant;
+
+use clipsearch::index::{normalized, Collection, IndexPolicy, SearchOptions};
+use clipsearch::{Item, Metadata, SpaceInfo};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+/// Counts live heap bytes, to report the collection's bytes per item.
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn gaussian(rng: &mut SmallRng) -> f32 {
+    let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+fn clustered(seed: u64, n: usize, dim: usize, clusters: usize, spread: f32) -> Vec<Vec<f32>> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
+        .collect();
+    (0..n)
+        .map(|_| {
+            let c = &centres[rng.gen_range(0..clusters)];
+            c.iter().map(|x| x + spread * gaussian(&mut rng)).collect()
+        })
+        .collect()
+}
+
+fn write_npy(path: &str, rows: &[Vec<f32>], dim: usize) -> std::io::Result<()> {
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        rows.len(),
+        dim
+    );
+    let total = 10 + header.len() + 1;
+    header.push_str(&" ".repeat((64 - total % 64) % 64));
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + rows.len() * dim * 4);
+    out.extend_from_slice(b"\x93NUMPY\x01\x00");
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for r in rows {
+        for x in r {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(path, out)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str| -> Option<String> {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let num = |name: &str, d: usize| get(name).map_or(d, |v| v.parse().expect("a number"));
+    let n = num("--n", 10_000);
+    let dim = num("--dim", 512);
+    let nq = num("--queries", 500);
+    let clusters = num("--clusters", 100);
+    let seed = num("--seed", 42) as u64;
+    let runs = num("--runs", 3);
+    let k = num("--k", 10);
+    let spread: f32 = get("--spread").map_or(1.0, |v| v.parse().expect("a number"));
+    let mut policy = IndexPolicy {
+        min_index_size: 1,
+        ..IndexPolicy::default()
+    };
+    policy.ef_construction = num("--ef-construction", policy.ef_construction);
+    policy.ef_search = num("--ef-search", policy.ef_search);
+    if let Some(h) = get("--heuristic") {
+        policy.heuristic = h == "true";
+    }
+    println!(
+        "n={n} dim={dim} queries={nq} clusters={clusters} spread={spread} seed={seed} k={k} \
+         ef_construction={} ef_search={} heuristic={} threads={}",
+        policy.ef_construction,
+        policy.ef_search,
+        policy.heuristic,
+        std::thread::available_parallelism().map_or(1, |x| x.get())
+    );
+
+    let data: Vec<Vec<f32>> = clustered(seed, n + nq, dim, clusters, spread)
+        .iter()
+        .map(|v| normalized(v).expect("finite"))
+        .collect();
+    if let Some(path) = get("--npy") {
+        write_npy(&path, &data, dim).expect("write npy");
+        println!("wrote {path}");
+    }
+    let (base, queries) = data.split_at(n);
+    let space = SpaceInfo {
+        model_key: "bench".into(),
+        model_name: "synthetic".into(),
+        dim,
+        quantization: "f32".into(),
+    };
+
+    // Exact reference (and exact-scan timing): a collection with no graph.
+    let mut exact = Collection::with_policy(
+        space.clone(),
+        IndexPolicy {
+            min_index_size: usize::MAX,
+            ..IndexPolicy::default()
+        },
+    )
+    .unwrap();
+    for (i, v) in base.iter().enumerate() {
+        exact
+            .upsert(Item {
+                id: format!("{i:07}"),
+                embedding: v.clone(),
+                metadata: Metadata::new(),
+            })
+            .unwrap();
+    }
+    let opts = SearchOptions::top(k);
+    let mut exact_ms = Vec::new();
+    let mut truth = Vec::new();
+    for q in queries {
+        let t = Instant::now();
+        let hits = exact.search(q, &opts).unwrap();
+        exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        truth.push(hits.into_iter().map(|h| h.id).collect::<Vec<_>>());
+    }
+    drop(exact);
+
+    let mut builds = Vec::new();
+    let mut p50s = Vec::new();
+    let mut p99s = Vec::new();
+    let mut recalls = Vec::new();
+    let mut bytes_per_item = 0.0;
+    let mut saved = 0;
+    for run in 0..runs {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut c = Collection::with_policy(
+            space.clone(),
+            IndexPolicy {
+                seed: policy.seed + run as u64,
+                ..policy.clone()
+            },
+        )
+        .unwrap();
+        for (i, v) in base.iter().enumerate() {
+            c.upsert(Item {
+                id: format!("{i:07}"),
+                embedding: v.clone(),
+                metadata: Metadata::new(),
+            })
+            .unwrap();
+        }
+        let t = Instant::now();
+        c.rebuild();
+        let build = t.elapsed().as_secs_f64();
+        bytes_per_item = (LIVE.load(Ordering::Relaxed) - before) as f64 / n as f64;
+        let mut lat = Vec::new();
+        let mut found = 0;
+        for (q, tr) in queries.iter().zip(&truth) {
+            let t = Instant::now();
+            let hits = c.search(q, &opts).unwrap();
+            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
+        }
+        let recall = found as f64 / (k * nq) as f64;
+        let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
+        println!(
+            "run {run}: build {build:.2} s, query p50 {p50:.3} ms p99 {p99:.3} ms, recall@{k} \
+             {recall:.4}, {bytes_per_item:.0} bytes/item"
+        );
+        if run == 0 {
+            let t = Instant::now();
+            let bytes = c.to_bytes().unwrap();
+            let save = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let back = Collection::from_bytes(&bytes).unwrap();
+            let load = t.elapsed().as_secs_f64();
+            saved = bytes.len();
+            println!(
+                "saved {:.1} MB ({:.0} bytes/item), save {save:.2} s, load {load:.2} s, {} items",
+                bytes.len() as f64 / 1e6,
+                bytes.len() as f64 / n as f64,
+                back.len()
+            );
+        }
+        builds.push(build);
+        p50s.push(p50);
+        p99s.push(p99);
+        recalls.push(recall);
+    }
+    println!(
+        "MEDIAN n={n}: build {:.2} s | hnsw p50 {:.3} ms p99 {:.3} ms | recall@{k} {:.4} | \
+         exact p50 {:.3} ms p99 {:.3} ms | {:.0} bytes/item in memory | {:.0} bytes/item saved",
+        median(&mut builds),
+        median(&mut p50s),
+        median(&mut p99s),
+        median(&mut recalls),
+        pct(&mut exact_ms.clone(), 0.5),
+        pct(&mut exact_ms, 0.99),
+        bytes_per_item,
+        saved as f64 / n as f64
+    );
+}

@@ -1,0 +1,883 @@
+//! The [`Collection`]: items (source of truth), an instant-distance HNSW graph over the items
+//! present at the last build, and an exact scan over everything added since.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use instant_distance::{Builder, Hnsw, Point, Search};
+use serde::{Deserialize, Serialize};
+
+use super::filter::Filter;
+use super::simd::{dot, normalized};
+use crate::{Error, Item, Metadata, Result, SpaceInfo};
+
+/// Marks "no point" / "no slot".
+pub(crate) const NONE: u32 = u32::MAX;
+
+/// An L2-normalised vector shared between a collection's item and the HNSW graph (one copy in
+/// memory). Its HNSW distance is `1 - dot`, i.e. `1 - cosine`.
+#[derive(Clone, Debug)]
+pub(crate) struct Vector(pub(crate) Arc<[f32]>);
+
+impl Point for Vector {
+    #[inline]
+    fn distance(&self, other: &Self) -> f32 {
+        1.0 - dot(&self.0, &other.0)
+    }
+}
+
+impl Serialize for Vector {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Vector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Ok(Vector(Vec::<f32>::deserialize(d)?.into()))
+    }
+}
+
+/// When and how the HNSW graph is (re)built. All thresholds are on live items.
+///
+/// instant-distance builds a graph once and cannot insert into it, so items added after a build
+/// sit in an exact-scan "tail" that every search also scans; removed or replaced items leave
+/// tombstones in the graph that searches skip. [`Collection::needs_rebuild`] says when a rebuild
+/// pays off; search results are correct (tail exact, tombstones skipped) whether or not it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IndexPolicy {
+    /// Below this many live items there is no graph: an exact scan is as fast (measured crossover,
+    /// see `benches/RESULTS-index.md`).
+    pub min_index_size: usize,
+    /// Rebuild when the unindexed tail exceeds this fraction of the indexed items ...
+    pub max_tail_fraction: f32,
+    /// ... and holds more than this many items.
+    pub min_tail: usize,
+    /// Rebuild when tombstones exceed this fraction of the graph's points.
+    pub max_tombstone_fraction: f32,
+    /// HNSW `ef_construction` (candidate list while building).
+    pub ef_construction: usize,
+    /// HNSW `ef_search` (candidate list while searching; fixed at build time by instant-distance).
+    /// Searches asking for more than this many results fall back to an exact scan.
+    pub ef_search: usize,
+    /// Use instant-distance's neighbour-selection heuristic (better graphs on clustered data,
+    /// slower builds).
+    pub heuristic: bool,
+    /// Seed of the layer assignment (builds are otherwise non-deterministic only through thread
+    /// scheduling; saved graphs are loaded as they were).
+    pub seed: u64,
+}
+
+impl Default for IndexPolicy {
+    fn default() -> Self {
+        IndexPolicy {
+            min_index_size: 4096,
+            max_tail_fraction: 0.1,
+            min_tail: 1024,
+            max_tombstone_fraction: 0.2,
+            ef_construction: 64,
+            ef_search: 64,
+            heuristic: true,
+            seed: 0x5eed_c11b,
+        }
+    }
+}
+
+/// Options of a search.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SearchOptions {
+    /// How many results at most (default 10).
+    pub k: usize,
+    /// Drop results whose cosine score is below this.
+    pub min_score: Option<f32>,
+    /// Keep only items whose metadata passes this filter.
+    pub filter: Option<Filter>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            k: 10,
+            min_score: None,
+            filter: None,
+        }
+    }
+}
+
+impl SearchOptions {
+    /// Options for the top `k` results, no threshold, no filter.
+    pub fn top(k: usize) -> Self {
+        SearchOptions {
+            k,
+            ..Self::default()
+        }
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    /// The item's id.
+    pub id: String,
+    /// Cosine similarity to the query, in `[-1, 1]`.
+    pub score: f32,
+    /// The item's metadata.
+    pub metadata: Metadata,
+}
+
+/// A positive or negative example of a recommendation: an item id or a raw vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Example {
+    /// An item of the collection (excluded from the results).
+    Id(String),
+    /// A raw embedding (normalised before use).
+    Vector(Vec<f32>),
+}
+
+/// A recommendation query (Qdrant's `average_vector` strategy).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Recommend {
+    /// Examples the results should resemble (at least one).
+    pub positive: Vec<Example>,
+    /// Examples the results should not resemble.
+    pub negative: Vec<Example>,
+}
+
+/// What [`Collection::upsert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Upserted {
+    /// A new id.
+    Inserted,
+    /// The id existed: its embedding and metadata were replaced.
+    Replaced,
+}
+
+/// Sizes of a collection's parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexStats {
+    /// Live items.
+    pub live: usize,
+    /// Live items in the HNSW graph.
+    pub indexed: usize,
+    /// Live items in the exact-scan tail.
+    pub tail: usize,
+    /// Graph points whose item was removed or replaced.
+    pub tombstones: usize,
+}
+
+/// A borrowed view of one live item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ItemRef<'a> {
+    /// The id.
+    pub id: &'a str,
+    /// The L2-normalised embedding.
+    pub embedding: &'a [f32],
+    /// The metadata.
+    pub metadata: &'a Metadata,
+}
+
+impl ItemRef<'_> {
+    /// An owned copy.
+    pub fn to_item(&self) -> Item {
+        Item {
+            id: self.id.to_string(),
+            embedding: self.embedding.to_vec(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Slot {
+    pub(crate) id: String,
+    pub(crate) metadata: Metadata,
+    /// `None` once removed.
+    pub(crate) vector: Option<Arc<[f32]>>,
+    /// Graph point of this slot, or `NONE` (tail or removed).
+    pub(crate) pid: u32,
+}
+
+pub(crate) struct Graph {
+    pub(crate) hnsw: Hnsw<Vector>,
+    /// Graph point -> slot, `NONE` for tombstones.
+    pub(crate) slot_of: Vec<u32>,
+    pub(crate) tombstones: usize,
+    /// `ef_search` the graph was built with.
+    pub(crate) ef_search: usize,
+}
+
+/// A searchable collection of embedded items; the source of truth for ids, embeddings and
+/// metadata.
+///
+/// - Vectors are checked (dimension, finite, non-zero) and stored L2-normalised as `f32`
+///   (2 KiB per 512-d item, shared by the item and the graph); every score is a cosine similarity.
+/// - Search = instant-distance HNSW over the items present at the last build + exact scan over
+///   items added since; filters are applied to the candidates, with an exact scan over the
+///   matching items whenever the graph's candidates hold fewer than `k` matches, so `k` results
+///   come back whenever `k` items match. Ties are broken by id.
+///
+/// # Example
+/// ```
+/// use clipsearch::{Item, SpaceInfo};
+/// use clipsearch::index::{Collection, SearchOptions};
+/// let space = SpaceInfo { model_key: "m".into(), model_name: "toy".into(), dim: 2,
+///                         quantization: "f32".into() };
+/// let mut c = Collection::new(space).unwrap();
+/// for (id, v) in [("a", [1.0, 0.0]), ("b", [0.0, 1.0]), ("c", [1.0, 1.0])] {
+///     c.upsert(Item { id: id.into(), embedding: v.to_vec(), metadata: Default::default() }).unwrap();
+/// }
+/// let hits = c.search(&[1.0, 0.1], &SearchOptions::top(2)).unwrap();
+/// assert_eq!(hits[0].id, "a");
+/// assert_eq!(hits[1].id, "c");
+/// ```
+pub struct Collection {
+    pub(crate) space: SpaceInfo,
+    pub(crate) policy: IndexPolicy,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) by_id: HashMap<String, u32>,
+    /// Slots not in the graph (some may be dead).
+    pub(crate) tail: Vec<u32>,
+    pub(crate) graph: Option<Graph>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("space", &self.space)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// A scored slot in a top-k heap: the "greatest" entry is the worst result.
+struct Ranked<'a> {
+    score: f32,
+    id: &'a str,
+    slot: u32,
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, o: &Self) -> Ordering {
+        // Better = higher score, then smaller id. Worst compares greatest.
+        o.score
+            .total_cmp(&self.score)
+            .then_with(|| self.id.cmp(o.id))
+    }
+}
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Ranked<'_> {}
+
+struct TopK<'a> {
+    k: usize,
+    heap: BinaryHeap<Ranked<'a>>,
+}
+
+impl<'a> TopK<'a> {
+    fn new(k: usize) -> Self {
+        TopK {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+    #[inline]
+    fn push(&mut self, r: Ranked<'a>) {
+        if self.heap.len() < self.k {
+            self.heap.push(r);
+        } else if let Some(worst) = self.heap.peek() {
+            if r < *worst {
+                self.heap.pop();
+                self.heap.push(r);
+            }
+        }
+    }
+    fn into_sorted(self) -> Vec<Ranked<'a>> {
+        self.heap.into_sorted_vec()
+    }
+}
+
+impl Collection {
+    /// An empty collection for vectors of `space`, with the default [`IndexPolicy`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `space.dim` is 0.
+    pub fn new(space: SpaceInfo) -> Result<Self> {
+        Self::with_policy(space, IndexPolicy::default())
+    }
+
+    /// An empty collection with an explicit [`IndexPolicy`].
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `space.dim` is 0 or the policy is unusable.
+    pub fn with_policy(space: SpaceInfo, policy: IndexPolicy) -> Result<Self> {
+        if space.dim == 0 {
+            return Err(Error::InvalidArgument(
+                "a collection needs a dimension of at least 1".into(),
+            ));
+        }
+        check_policy(&policy)?;
+        Ok(Collection {
+            space,
+            policy,
+            slots: Vec::new(),
+            by_id: HashMap::new(),
+            tail: Vec::new(),
+            graph: None,
+        })
+    }
+
+    /// The embedding space (model key, name, dimension, quantization).
+    pub fn space(&self) -> &SpaceInfo {
+        &self.space
+    }
+
+    /// The rebuild policy.
+    pub fn policy(&self) -> &IndexPolicy {
+        &self.policy
+    }
+
+    /// Replaces the rebuild policy; graph parameters take effect at the next [`rebuild`](Self::rebuild).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if a parameter is out of range (e.g. `ef_search` 0).
+    pub fn set_policy(&mut self, policy: IndexPolicy) -> Result<()> {
+        check_policy(&policy)?;
+        self.policy = policy;
+        Ok(())
+    }
+
+    /// Number of live items.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are no live items.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    /// Whether a live item has this id.
+    pub fn contains(&self, id: &str) -> bool {
+        self.by_id.contains_key(id)
+    }
+
+    /// Checks that vectors described by `other` may enter this collection.
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] if the model keys differ, [`Error::DimensionMismatch`] if the
+    /// dimensions differ.
+    pub fn check_space(&self, other: &SpaceInfo) -> Result<()> {
+        if other.model_key != self.space.model_key {
+            return Err(Error::ModelMismatch {
+                expected: self.space.model_key.clone(),
+                found: other.model_key.clone(),
+            });
+        }
+        if other.dim != self.space.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.space.dim,
+                found: other.dim,
+            });
+        }
+        Ok(())
+    }
+
+    /// A live item by id.
+    pub fn get(&self, id: &str) -> Option<ItemRef<'_>> {
+        let slot = self.slots.get(*self.by_id.get(id)? as usize)?;
+        Some(ItemRef {
+            id: &slot.id,
+            embedding: slot.vector.as_deref()?,
+            metadata: &slot.metadata,
+        })
+    }
+
+    /// The live items, in insertion order (an upserted id keeps its first position).
+    pub fn iter(&self) -> impl Iterator<Item = ItemRef<'_>> + '_ {
+        self.slots.iter().filter_map(|s| {
+            Some(ItemRef {
+                id: &s.id,
+                embedding: s.vector.as_deref()?,
+                metadata: &s.metadata,
+            })
+        })
+    }
+
+    /// Adds an item, or replaces the item with the same id. The embedding is stored
+    /// L2-normalised. The item goes to the exact-scan tail until the next rebuild.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`] if the embedding has the wrong length,
+    /// [`Error::InvalidVector`] if it holds NaN/infinite values or is all zeros. Nothing changes
+    /// on error.
+    pub fn upsert(&mut self, item: Item) -> Result<Upserted> {
+        if item.embedding.len() != self.space.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.space.dim,
+                found: item.embedding.len(),
+            });
+        }
+        let v: Arc<[f32]> = normalized(&item.embedding)?.into();
+        if let Some(&s) = self.by_id.get(&item.id) {
+            self.tombstone(s);
+            let slot = &mut self.slots[s as usize];
+            slot.vector = Some(v);
+            slot.metadata = item.metadata;
+            // A live slot outside the graph is always in the tail already.
+            return Ok(Upserted::Replaced);
+        }
+        let s = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&s| s != NONE)
+            .ok_or_else(|| {
+                Error::InvalidArgument("a collection holds at most 2^32-2 items".into())
+            })?;
+        self.slots.push(Slot {
+            id: item.id.clone(),
+            metadata: item.metadata,
+            vector: Some(v),
+            pid: NONE,
+        });
+        self.by_id.insert(item.id, s);
+        self.tail.push(s);
+        Ok(Upserted::Inserted)
+    }
+
+    /// Upserts many items; one result per item, in order (nothing is dropped silently).
+    pub fn upsert_batch(&mut self, items: Vec<Item>) -> Vec<Result<Upserted>> {
+        items.into_iter().map(|it| self.upsert(it)).collect()
+    }
+
+    /// Upserts many items produced in the space `space` (e.g. a table being imported).
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] / [`Error::DimensionMismatch`] if `space` does not match this
+    /// collection (then nothing is added); otherwise one result per item.
+    pub fn upsert_batch_from(
+        &mut self,
+        space: &SpaceInfo,
+        items: Vec<Item>,
+    ) -> Result<Vec<Result<Upserted>>> {
+        self.check_space(space)?;
+        Ok(self.upsert_batch(items))
+    }
+
+    /// Removes items by id; returns how many were present. Removed items are never returned by
+    /// a search (graph points become tombstones until the next rebuild).
+    pub fn remove(&mut self, ids: &[&str]) -> usize {
+        let mut n = 0;
+        for id in ids {
+            if let Some(s) = self.by_id.remove(*id) {
+                self.tombstone(s);
+                let slot = &mut self.slots[s as usize];
+                slot.vector = None;
+                slot.metadata = Metadata::new();
+                n += 1;
+            }
+        }
+        if self.slots.len() > 2 * self.by_id.len() + 1024 {
+            self.compact();
+        }
+        n
+    }
+
+    /// Detaches a slot from the graph (its point becomes a tombstone).
+    fn tombstone(&mut self, s: u32) {
+        let slot = &mut self.slots[s as usize];
+        if slot.pid != NONE {
+            if let Some(g) = self.graph.as_mut() {
+                if let Some(x) = g.slot_of.get_mut(slot.pid as usize) {
+                    *x = NONE;
+                    g.tombstones += 1;
+                }
+            }
+            slot.pid = NONE;
+            self.tail.push(s);
+        }
+    }
+
+    /// Drops dead slots, renumbering the live ones (order kept).
+    fn compact(&mut self) {
+        let mut new_of = vec![NONE; self.slots.len()];
+        let mut slots = Vec::with_capacity(self.by_id.len());
+        for (old, slot) in std::mem::take(&mut self.slots).into_iter().enumerate() {
+            if slot.vector.is_some() {
+                new_of[old] = slots.len() as u32;
+                slots.push(slot);
+            }
+        }
+        self.slots = slots;
+        for v in self.by_id.values_mut() {
+            *v = new_of[*v as usize];
+        }
+        let mut tail: Vec<u32> = self
+            .tail
+            .iter()
+            .map(|&s| new_of[s as usize])
+            .filter(|&s| s != NONE && self.slots[s as usize].pid == NONE)
+            .collect();
+        tail.sort_unstable();
+        tail.dedup();
+        self.tail = tail;
+        if let Some(g) = self.graph.as_mut() {
+            for s in g.slot_of.iter_mut().filter(|s| **s != NONE) {
+                *s = new_of[*s as usize];
+            }
+        }
+    }
+
+    /// Sizes of the graph, tail and tombstones.
+    pub fn stats(&self) -> IndexStats {
+        let live = self.len();
+        let indexed = self.slots.iter().filter(|s| s.pid != NONE).count();
+        IndexStats {
+            live,
+            indexed,
+            tail: live - indexed,
+            tombstones: self.graph.as_ref().map_or(0, |g| g.tombstones),
+        }
+    }
+
+    /// Whether the policy asks for a rebuild: enough items for a graph and none yet, a tail or
+    /// tombstone share above the thresholds, a graph built with other parameters, or a graph
+    /// no longer worth having. Searches are correct either way; this is about speed.
+    pub fn needs_rebuild(&self) -> bool {
+        let p = &self.policy;
+        let live = self.len();
+        match &self.graph {
+            None => live >= p.min_index_size,
+            Some(g) => {
+                let points = g.slot_of.len();
+                let indexed = points - g.tombstones;
+                let tail = live.saturating_sub(indexed);
+                live < p.min_index_size
+                    || (tail > p.min_tail && tail as f32 > p.max_tail_fraction * indexed as f32)
+                    || g.tombstones as f32 > p.max_tombstone_fraction * points as f32
+                    || g.ef_search != p.ef_search
+            }
+        }
+    }
+
+    /// Runs [`rebuild`](Self::rebuild) if [`needs_rebuild`](Self::needs_rebuild); returns whether
+    /// it did.
+    pub fn maintain(&mut self) -> bool {
+        if self.needs_rebuild() {
+            self.rebuild();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Rebuilds the HNSW graph over all live items (or drops it below `min_index_size`), clearing
+    /// the tail and tombstones. Takes seconds for 100k items: in the browser, run it in the
+    /// worker between batches.
+    pub fn rebuild(&mut self) {
+        self.graph = None;
+        for s in &mut self.slots {
+            s.pid = NONE;
+        }
+        self.compact();
+        self.tail = (0..self.slots.len() as u32).collect();
+        if self.slots.len() < self.policy.min_index_size.max(1) {
+            return;
+        }
+        let p = &self.policy;
+        let points: Vec<Vector> = self
+            .slots
+            .iter()
+            .filter_map(|s| s.vector.clone().map(Vector))
+            .collect();
+        let builder = Builder::default()
+            .ef_construction(p.ef_construction)
+            .ef_search(p.ef_search)
+            .seed(p.seed)
+            .select_heuristic(p.heuristic.then(instant_distance::Heuristic::default));
+        let (hnsw, pids) = builder.build_hnsw(points);
+        let mut slot_of = vec![NONE; pids.len()];
+        for (s, pid) in pids.iter().enumerate() {
+            let pid = pid.into_inner();
+            slot_of[pid as usize] = s as u32;
+            self.slots[s].pid = pid;
+        }
+        self.tail.clear();
+        self.graph = Some(Graph {
+            hnsw,
+            slot_of,
+            tombstones: 0,
+            ef_search: p.ef_search,
+        });
+    }
+
+    fn query_vector(&self, q: &[f32]) -> Result<Vec<f32>> {
+        if q.len() != self.space.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.space.dim,
+                found: q.len(),
+            });
+        }
+        normalized(q)
+    }
+
+    /// The top `k` items by cosine similarity to `query` (normalised first), best first, ties by
+    /// id, filtered and thresholded by `opts`.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] for a bad query,
+    /// [`Error::InvalidArgument`] for `k` 0 or a NaN `min_score`.
+    pub fn search(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        check_options(opts)?;
+        let q = self.query_vector(query)?;
+        let mut scratch = Search::default();
+        Ok(self.hits(self.search_normalized(&q, opts, &[], &mut scratch)))
+    }
+
+    /// [`search`](Self::search) for many queries with the same options.
+    ///
+    /// # Errors
+    /// As [`search`](Self::search), for the first bad query.
+    pub fn search_batch<Q: AsRef<[f32]>>(
+        &self,
+        queries: &[Q],
+        opts: &SearchOptions,
+    ) -> Result<Vec<Vec<SearchHit>>> {
+        check_options(opts)?;
+        let mut scratch = Search::default();
+        queries
+            .iter()
+            .map(|q| {
+                let q = self.query_vector(q.as_ref())?;
+                Ok(self.hits(self.search_normalized(&q, opts, &[], &mut scratch)))
+            })
+            .collect()
+    }
+
+    /// "More like this": the items nearest to item `id`, which is itself excluded.
+    ///
+    /// # Errors
+    /// [`Error::UnknownId`] if no live item has this id; as [`search`](Self::search) otherwise.
+    pub fn search_by_id(&self, id: &str, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        check_options(opts)?;
+        let &s = self
+            .by_id
+            .get(id)
+            .ok_or_else(|| Error::UnknownId(id.to_string()))?;
+        let q = self.vector_of(s)?;
+        let mut scratch = Search::default();
+        Ok(self.hits(self.search_normalized(&q, opts, &[s], &mut scratch)))
+    }
+
+    /// Recommends items close to the positive examples and far from the negative ones, with
+    /// Qdrant's `average_vector` strategy: query = avg(pos) + (avg(pos) - avg(neg)) (just
+    /// avg(pos) without negatives), over normalised examples; example items are excluded.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] without positive examples or when the query vector cancels
+    /// out; [`Error::UnknownId`] for an unknown example id; [`Error::DimensionMismatch`] /
+    /// [`Error::InvalidVector`] for a bad example vector.
+    pub fn recommend(&self, query: &Recommend, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
+        check_options(opts)?;
+        if query.positive.is_empty() {
+            return Err(Error::InvalidArgument(
+                "recommend needs at least one positive example".into(),
+            ));
+        }
+        let mut exclude = Vec::new();
+        let pos = self.average(&query.positive, &mut exclude)?;
+        let q: Vec<f32> = if query.negative.is_empty() {
+            pos
+        } else {
+            let neg = self.average(&query.negative, &mut exclude)?;
+            pos.iter().zip(&neg).map(|(p, n)| p + (p - n)).collect()
+        };
+        let q = normalized(&q).map_err(|_| {
+            Error::InvalidArgument(
+                "the positive and negative examples cancel out: give different examples".into(),
+            )
+        })?;
+        let mut scratch = Search::default();
+        Ok(self.hits(self.search_normalized(&q, opts, &exclude, &mut scratch)))
+    }
+
+    fn vector_of(&self, s: u32) -> Result<Vec<f32>> {
+        self.slots
+            .get(s as usize)
+            .and_then(|x| x.vector.as_deref())
+            .map(<[f32]>::to_vec)
+            .ok_or_else(|| Error::InvalidArgument("item has no vector".into()))
+    }
+
+    fn average(&self, examples: &[Example], exclude: &mut Vec<u32>) -> Result<Vec<f32>> {
+        let mut sum = vec![0.0_f32; self.space.dim];
+        for e in examples {
+            let v = match e {
+                Example::Id(id) => {
+                    let &s = self
+                        .by_id
+                        .get(id)
+                        .ok_or_else(|| Error::UnknownId(id.clone()))?;
+                    exclude.push(s);
+                    self.vector_of(s)?
+                }
+                Example::Vector(v) => self.query_vector(v)?,
+            };
+            for (a, b) in sum.iter_mut().zip(&v) {
+                *a += b;
+            }
+        }
+        let n = examples.len() as f32;
+        Ok(sum.into_iter().map(|x| x / n).collect())
+    }
+
+    fn hits(&self, ranked: Vec<(f32, u32)>) -> Vec<SearchHit> {
+        ranked
+            .into_iter()
+            .filter_map(|(score, s)| {
+                let slot = self.slots.get(s as usize)?;
+                Some(SearchHit {
+                    id: slot.id.clone(),
+                    score,
+                    metadata: slot.metadata.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Core search over a normalised query: returns (score, slot), best first.
+    fn search_normalized(
+        &self,
+        q: &[f32],
+        opts: &SearchOptions,
+        exclude: &[u32],
+        scratch: &mut Search,
+    ) -> Vec<(f32, u32)> {
+        let min = opts.min_score.unwrap_or(f32::NEG_INFINITY);
+        let filter = opts.filter.as_ref();
+        let mut top = TopK::new(opts.k);
+        let accept = |s: u32, slot: &Slot| -> bool {
+            !exclude.contains(&s) && filter.is_none_or(|f| f.matches(&slot.metadata))
+        };
+        let slots: &[Slot] = &self.slots;
+        // Exact scan of the tail (everything when there is no graph).
+        for &s in &self.tail {
+            if let Some(slot) = self.slots.get(s as usize) {
+                if let Some(v) = slot.vector.as_deref() {
+                    if slot.pid == NONE && accept(s, slot) {
+                        push_ranked(slots, &mut top, s, dot(q, v), min);
+                    }
+                }
+            }
+        }
+        if let Some(g) = &self.graph {
+            // Graph candidates, then the filter; if fewer than k candidates pass (a selective
+            // filter, tombstones, exclusions, k > ef), scan the graph's items exactly instead.
+            let mut matched = Vec::new();
+            let mut exhausted = false;
+            let mut n_candidates = 0;
+            if opts.k <= g.ef_search {
+                let query = Vector(Arc::from(q));
+                let mut last_score = f32::INFINITY;
+                for item in g.hnsw.search(&query, scratch) {
+                    n_candidates += 1;
+                    let score = 1.0 - item.distance;
+                    last_score = score;
+                    let s = g
+                        .slot_of
+                        .get(item.pid.into_inner() as usize)
+                        .copied()
+                        .unwrap_or(NONE);
+                    if s == NONE {
+                        continue;
+                    }
+                    if let Some(slot) = self.slots.get(s as usize) {
+                        if accept(s, slot) && score >= min {
+                            // Re-score exactly with the query (not the Vector clone) for
+                            // bit-identical scores across exact and graph paths.
+                            let exact = slot.vector.as_deref().map_or(score, |v| dot(q, v));
+                            matched.push((s, exact));
+                        }
+                    }
+                }
+                // The candidate list is complete if it ran below the threshold or covered
+                // every point; otherwise more matches may lie beyond it.
+                exhausted = last_score < min || n_candidates >= g.slot_of.len();
+            }
+            if matched.len() >= opts.k || exhausted {
+                for (s, score) in matched {
+                    push_ranked(slots, &mut top, s, score, min);
+                }
+            } else {
+                for (s, slot) in self.slots.iter().enumerate() {
+                    let s = s as u32;
+                    if let Some(v) = slot.vector.as_deref() {
+                        if slot.pid != NONE && accept(s, slot) {
+                            push_ranked(slots, &mut top, s, dot(q, v), min);
+                        }
+                    }
+                }
+            }
+        }
+        top.into_sorted()
+            .into_iter()
+            .map(|r| (r.score, r.slot))
+            .collect()
+    }
+}
+
+fn push_ranked<'a>(slots: &'a [Slot], top: &mut TopK<'a>, s: u32, score: f32, min: f32) {
+    if score < min {
+        return;
+    }
+    if let Some(slot) = slots.get(s as usize) {
+        top.push(Ranked {
+            score,
+            id: &slot.id,
+            slot: s,
+        });
+    }
+}
+
+fn check_options(o: &SearchOptions) -> Result<()> {
+    if o.k == 0 {
+        return Err(Error::InvalidArgument("k must be at least 1".into()));
+    }
+    if o.min_score.is_some_and(f32::is_nan) {
+        return Err(Error::InvalidArgument("minScore is NaN".into()));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_policy(p: &IndexPolicy) -> Result<()> {
+    if p.ef_search == 0 || p.ef_construction == 0 {
+        return Err(Error::InvalidArgument(
+            "efSearch and efConstruction must be at least 1".into(),
+        ));
+    }
+    if p.ef_search > 100_000 || p.ef_construction > 100_000 {
+        return Err(Error::InvalidArgument(
+            "efSearch and efConstruction must be at most 100000".into(),
+        ));
+    }
+    if !(p.max_tail_fraction >= 0.0 && p.max_tombstone_fraction >= 0.0) {
+        return Err(Error::InvalidArgument(
+            "maxTailFraction and maxTombstoneFraction must be non-negative numbers".into(),
+        ));
+    }
+    Ok(())
+}

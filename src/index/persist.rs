@@ -1,0 +1,355 @@
+//! Saving a [`Collection`] to bytes and loading it back.
+//!
+//! Layout (version 1), all integers little-endian:
+//!
+//! | bytes | content |
+//! |---|---|
+//! | 8 | magic `CLIPSCOL` |
+//! | 4 | format version (`u32`, currently 1) |
+//! | 8 | payload length (`u64`) |
+//! | 32 | SHA-256 of the payload |
+//! | n | payload |
+//!
+//! The payload is two [postcard](https://docs.rs/postcard) sections: the head (length-prefixed:
+//! space info, policy, live items in insertion order with ids, metadata as JSON text, and either
+//! their `f32` vector or their graph point) and, if a graph exists, instant-distance's own serde
+//! form of the `Hnsw` (its points hold the indexed vectors, so each vector is stored once).
+//!
+//! Loading checks the magic, version, length and checksum, then checks the graph's structure
+//! (every neighbour id in range, layer sizes consistent) before handing it to instant-distance,
+//! so corrupt, truncated or foreign bytes give [`Error::InvalidData`], never a panic.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use instant_distance::Hnsw;
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::collection::{check_policy, Collection, Graph, IndexPolicy, Slot, Vector, NONE};
+use crate::{Error, Metadata, Result, SpaceInfo};
+
+/// The first eight bytes of a saved collection.
+pub const MAGIC: &[u8; 8] = b"CLIPSCOL";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER: usize = 8 + 4 + 8 + 32;
+
+#[derive(Serialize, Deserialize)]
+struct Head {
+    space: SpaceInfo,
+    policy: IndexPolicy,
+    items: Vec<SavedItem>,
+    /// `(ef_search, points)` of the graph section, if any.
+    graph: Option<(usize, u32)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedItem {
+    id: String,
+    /// Metadata as JSON text (postcard is not self-describing); empty for no metadata.
+    metadata: String,
+    /// Graph point, or `u32::MAX` for a tail item.
+    pid: u32,
+    /// The vector of a tail item; empty for a graph item.
+    vector: Vec<f32>,
+}
+
+fn invalid(msg: impl fmt::Display) -> Error {
+    Error::InvalidData(format!("not a readable clipsearch collection: {msg}"))
+}
+
+impl Collection {
+    /// Serialises the whole collection (space, policy, items, tombstone-free graph) to bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidData`] if serialisation fails (not expected).
+    ///
+    /// # Example
+    /// ```
+    /// # use clipsearch::{Item, SpaceInfo, index::Collection};
+    /// let space = SpaceInfo { model_key: "m".into(), model_name: "toy".into(), dim: 2,
+    ///                         quantization: "f32".into() };
+    /// let mut c = Collection::new(space).unwrap();
+    /// c.upsert(Item { id: "a".into(), embedding: vec![1.0, 2.0], metadata: Default::default() }).unwrap();
+    /// let back = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+    /// assert_eq!(back.get("a").unwrap().embedding, c.get("a").unwrap().embedding);
+    /// ```
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let items = self
+            .slots
+            .iter()
+            .filter(|s| s.vector.is_some())
+            .map(|s| SavedItem {
+                id: s.id.clone(),
+                metadata: if s.metadata.is_empty() {
+                    String::new()
+                } else {
+                    serde_json::Value::Object(s.metadata.clone()).to_string()
+                },
+                pid: s.pid,
+                vector: if s.pid == NONE {
+                    s.vector.as_deref().map(<[f32]>::to_vec).unwrap_or_default()
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        let head = Head {
+            space: self.space.clone(),
+            policy: self.policy.clone(),
+            items,
+            graph: self
+                .graph
+                .as_ref()
+                .map(|g| (g.ef_search, g.slot_of.len() as u32)),
+        };
+        let head = postcard::to_allocvec(&head).map_err(invalid)?;
+        let mut payload = Vec::with_capacity(head.len() + 16);
+        payload.extend_from_slice(&(head.len() as u64).to_le_bytes());
+        payload.extend_from_slice(&head);
+        if let Some(g) = &self.graph {
+            payload = postcard::to_extend(&g.hnsw, payload).map_err(invalid)?;
+        }
+        let mut out = Vec::with_capacity(HEADER + payload.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&Sha256::digest(&payload));
+        out.extend_from_slice(&payload);
+        Ok(out)
+    }
+
+    /// Loads a collection saved by [`to_bytes`](Self::to_bytes).
+    ///
+    /// # Errors
+    /// [`Error::InvalidData`] if the bytes are not a saved collection, are truncated or
+    /// corrupt, or come from an unknown format version (the message says which).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+            return Err(invalid("missing the CLIPSCOL header"));
+        }
+        let u32_at = |i: usize| -> [u8; 4] {
+            let mut b = [0; 4];
+            b.copy_from_slice(&bytes[i..i + 4]);
+            b
+        };
+        let version = u32::from_le_bytes(u32_at(8));
+        if version != FORMAT_VERSION {
+            return Err(Error::InvalidData(format!(
+                "saved collection has format version {version}; this clipsearch reads version \
+                 {FORMAT_VERSION}: load it with the clipsearch that saved it and re-export"
+            )));
+        }
+        let mut len = [0; 8];
+        len.copy_from_slice(&bytes[12..20]);
+        let len = u64::from_le_bytes(len);
+        let payload = &bytes[HEADER..];
+        if payload.len() as u64 != len {
+            return Err(invalid(format!(
+                "payload is {} bytes but the header says {len} (truncated?)",
+                payload.len()
+            )));
+        }
+        if Sha256::digest(payload).as_slice() != &bytes[20..52] {
+            return Err(invalid("checksum mismatch (the bytes are corrupt)"));
+        }
+        if payload.len() < 8 {
+            return Err(invalid("payload too short"));
+        }
+        let mut hl = [0; 8];
+        hl.copy_from_slice(&payload[..8]);
+        let head_len = usize::try_from(u64::from_le_bytes(hl))
+            .ok()
+            .filter(|&n| n <= payload.len() - 8)
+            .ok_or_else(|| invalid("head section length out of range"))?;
+        let head: Head = postcard::from_bytes(&payload[8..8 + head_len]).map_err(invalid)?;
+        let graph_bytes = &payload[8 + head_len..];
+        check_policy(&head.policy).map_err(invalid)?;
+        if head.space.dim == 0 {
+            return Err(invalid("dimension 0"));
+        }
+        let dim = head.space.dim;
+
+        // The graph: validate its structure on a mirror first, then let instant-distance load it.
+        let graph_points: Vec<Arc<[f32]>>;
+        let hnsw = match head.graph {
+            None => {
+                if !graph_bytes.is_empty() {
+                    return Err(invalid("trailing bytes after the head"));
+                }
+                graph_points = Vec::new();
+                None
+            }
+            Some((ef_search, n)) => {
+                let (mirror, rest): (MirrorHnsw, _) =
+                    postcard::take_from_bytes(graph_bytes).map_err(invalid)?;
+                if !rest.is_empty() {
+                    return Err(invalid("trailing bytes after the graph"));
+                }
+                mirror.validate(dim, ef_search, n as usize)?;
+                let hnsw: Hnsw<Vector> = postcard::from_bytes(graph_bytes).map_err(invalid)?;
+                graph_points = hnsw.iter().map(|(_, p)| p.0.clone()).collect();
+                if graph_points.len() != n as usize {
+                    return Err(invalid("graph point count changed between passes"));
+                }
+                Some((hnsw, ef_search))
+            }
+        };
+
+        let mut slots = Vec::with_capacity(head.items.len());
+        let mut by_id = HashMap::with_capacity(head.items.len());
+        let mut tail = Vec::new();
+        let mut slot_of = vec![NONE; graph_points.len()];
+        for (s, it) in head.items.into_iter().enumerate() {
+            let s = s as u32;
+            let metadata: Metadata = if it.metadata.is_empty() {
+                Metadata::new()
+            } else {
+                serde_json::from_str(&it.metadata)
+                    .map_err(|e| invalid(format!("metadata of `{}`: {e}", it.id)))?
+            };
+            let vector: Arc<[f32]> = if it.pid == NONE {
+                if it.vector.len() != dim || !it.vector.iter().all(|x| x.is_finite()) {
+                    return Err(invalid(format!("vector of `{}` is malformed", it.id)));
+                }
+                tail.push(s);
+                it.vector.into()
+            } else {
+                let p = slot_of
+                    .get_mut(it.pid as usize)
+                    .filter(|x| **x == NONE)
+                    .ok_or_else(|| invalid(format!("graph point of `{}` is invalid", it.id)))?;
+                *p = s;
+                graph_points[it.pid as usize].clone()
+            };
+            if by_id.insert(it.id.clone(), s).is_some() {
+                return Err(invalid(format!("duplicate id `{}`", it.id)));
+            }
+            slots.push(Slot {
+                id: it.id,
+                metadata,
+                vector: Some(vector),
+                pid: it.pid,
+            });
+        }
+        let graph = hnsw.map(|(hnsw, ef_search)| Graph {
+            hnsw,
+            tombstones: slot_of.iter().filter(|s| **s == NONE).count(),
+            slot_of,
+            ef_search,
+        });
+        Ok(Collection {
+            space: head.space,
+            policy: head.policy,
+            slots,
+            by_id,
+            tail,
+            graph,
+        })
+    }
+}
+
+/// The serde shape of `instant_distance::Hnsw` (fields in declaration order: `ef_search`,
+/// `points`, `zero`, `layers`; instant-distance 0.6.1 `src/lib.rs`), read to validate before
+/// the real type (whose fields are private) is deserialised.
+#[derive(Deserialize)]
+struct MirrorHnsw {
+    ef_search: usize,
+    points: Vec<PointLen>,
+    zero: Vec<Links<64>>,
+    layers: Vec<Vec<Links<32>>>,
+}
+
+/// A point's length (its values are read and dropped).
+struct PointLen(usize);
+
+impl<'de> Deserialize<'de> for PointLen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PointLen;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of f32")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<PointLen, A::Error> {
+                let mut n = 0;
+                while let Some(x) = a.next_element::<f32>()? {
+                    if !x.is_finite() {
+                        return Err(de::Error::custom("non-finite vector value"));
+                    }
+                    n += 1;
+                }
+                Ok(PointLen(n))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// A fixed-size neighbour list (`ZeroNode` has 64, `UpperNode` 32 `PointId`s, each a `u32`).
+struct Links<const N: usize>([u32; N]);
+
+impl<'de, const N: usize> Deserialize<'de> for Links<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V<const N: usize>;
+        impl<'de, const N: usize> Visitor<'de> for V<N> {
+            type Value = Links<N>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{N} point ids")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> std::result::Result<Links<N>, A::Error> {
+                let mut out = [0u32; N];
+                for (i, slot) in out.iter_mut().enumerate() {
+                    *slot = a
+                        .next_element::<u32>()?
+                        .ok_or_else(|| de::Error::invalid_length(i, &self))?;
+                }
+                Ok(Links(out))
+            }
+        }
+        d.deserialize_tuple(N, V::<N>)
+    }
+}
+
+impl MirrorHnsw {
+    fn validate(&self, dim: usize, ef_search: usize, n: usize) -> Result<()> {
+        let bad = |m: &str| Err(invalid(format!("graph: {m}")));
+        if self.ef_search != ef_search || ef_search == 0 || ef_search > 100_000 {
+            return bad("ef_search out of range");
+        }
+        if self.points.len() != n || self.zero.len() != n {
+            return bad("point and node counts disagree");
+        }
+        if self.points.iter().any(|p| p.0 != dim) {
+            return bad("a point has the wrong dimension");
+        }
+        let in_range =
+            |links: &[u32], len: usize| links.iter().all(|&p| p == NONE || (p as usize) < len);
+        if !self.zero.iter().all(|z| in_range(&z.0, n)) {
+            return bad("a neighbour id is out of range");
+        }
+        let mut below = n;
+        for layer in &self.layers {
+            if layer.is_empty() || layer.len() > below {
+                return bad("layer sizes are inconsistent");
+            }
+            if !layer.iter().all(|z| in_range(&z.0, layer.len())) {
+                return bad("an upper-layer neighbour id is out of range");
+            }
+            below = layer.len();
+        }
+        if n == 0 && !self.layers.is_empty() {
+            return bad("layers without points");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,685 @@
+//! Behaviour of collections: search, filters, removal, upsert, validation, persistence.
+
+use clipsearch::index::{
+    dot, normalized, simd, Collection, Example, Filter, IndexPolicy, Recommend, SearchHit,
+    SearchOptions, Upserted,
+};
+use clipsearch::{Error, Item, Metadata, SpaceInfo};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+
+fn space(dim: usize) -> SpaceInfo {
+    SpaceInfo {
+        model_key: "test-model".into(),
+        model_name: "test".into(),
+        dim,
+        quantization: "f32".into(),
+    }
+}
+
+fn gaussian(rng: &mut SmallRng) -> f32 {
+    // Box-Muller.
+    let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.gen();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+}
+
+/// `n` vectors around `clusters` random centres, plus random metadata.
+fn clustered(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<Item> {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let centres: Vec<Vec<f32>> = (0..clusters)
+        .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
+        .collect();
+    let colours = ["red", "green", "blue", "black"];
+    (0..n)
+        .map(|i| {
+            let c = &centres[rng.gen_range(0..clusters)];
+            let embedding = c.iter().map(|x| x + 0.6 * gaussian(&mut rng)).collect();
+            let mut metadata = Metadata::new();
+            metadata.insert("colour".into(), json!(colours[rng.gen_range(0..4)]));
+            metadata.insert("year".into(), json!(rng.gen_range(1990..2025)));
+            if rng.gen_bool(0.3) {
+                let tags = &["a", "b"][..rng.gen_range(1..3)];
+                metadata.insert("tags".into(), json!(tags));
+            }
+            if rng.gen_bool(0.5) {
+                metadata.insert("exif".into(), json!({"iso": rng.gen_range(100..3200)}));
+            }
+            Item {
+                id: format!("item-{i:05}"),
+                embedding,
+                metadata,
+            }
+        })
+        .collect()
+}
+
+fn small_graph_policy() -> IndexPolicy {
+    IndexPolicy {
+        min_index_size: 100,
+        min_tail: 100,
+        ..IndexPolicy::default()
+    }
+}
+
+fn collection(items: &[Item], dim: usize, policy: IndexPolicy, build: bool) -> Collection {
+    let mut c = Collection::with_policy(space(dim), policy).unwrap();
+    for it in items {
+        c.upsert(it.clone()).unwrap();
+    }
+    if build {
+        c.rebuild();
+    }
+    c
+}
+
+/// Brute force over the live items with the same kernel: (id, score), best first, ties by id.
+fn brute_force(
+    c: &Collection,
+    q: &[f32],
+    opts: &SearchOptions,
+    exclude: &[&str],
+) -> Vec<(String, f32)> {
+    let q = normalized(q).unwrap();
+    let mut all: Vec<(String, f32)> = c
+        .iter()
+        .filter(|it| !exclude.contains(&it.id))
+        .filter(|it| opts.filter.as_ref().is_none_or(|f| f.matches(it.metadata)))
+        .map(|it| (it.id.to_string(), dot(&q, it.embedding)))
+        .filter(|(_, s)| opts.min_score.is_none_or(|m| *s >= m))
+        .collect();
+    all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    all.truncate(opts.k);
+    all
+}
+
+fn ids(hits: &[SearchHit]) -> Vec<String> {
+    hits.iter().map(|h| h.id.clone()).collect()
+}
+
+fn pairs(hits: &[SearchHit]) -> Vec<(String, f32)> {
+    hits.iter().map(|h| (h.id.clone(), h.score)).collect()
+}
+
+#[test]
+fn dot_product_kernels_agree_with_the_naive_reference() {
+    let seed = 11;
+    println!("seed {seed}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for len in [0, 1, 3, 15, 16, 17, 31, 64, 100, 512, 768, 1000] {
+        let a: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let b: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect();
+        let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+        let tol = 1e-5 * (len as f64).sqrt().max(1.0);
+        assert!(
+            (simd::dot_naive(&a, &b) as f64 - exact).abs() < tol,
+            "naive, len {len}"
+        );
+        assert!((dot(&a, &b) as f64 - exact).abs() < tol, "dot, len {len}");
+        assert!(
+            (simd::dot_portable(&a, &b) as f64 - exact).abs() < tol,
+            "portable, len {len}"
+        );
+    }
+    // Different lengths use the common prefix instead of panicking.
+    assert_eq!(dot(&[1.0, 2.0, 3.0], &[1.0, 1.0]), 3.0);
+}
+
+#[test]
+fn vectors_are_stored_normalised_and_scores_are_cosines() {
+    let mut c = Collection::new(space(2)).unwrap();
+    c.upsert(Item {
+        id: "a".into(),
+        embedding: vec![3.0, 4.0],
+        metadata: Metadata::new(),
+    })
+    .unwrap();
+    assert_eq!(c.get("a").unwrap().embedding, &[0.6, 0.8]);
+    let hits = c.search(&[30.0, 40.0], &SearchOptions::top(1)).unwrap();
+    assert!((hits[0].score - 1.0).abs() < 1e-6);
+}
+
+#[test]
+fn exact_search_returns_the_nearest_items_best_first() {
+    let items = clustered(1, 500, 24, 5);
+    let c = collection(&items, 24, IndexPolicy::default(), false);
+    assert_eq!(c.stats().indexed, 0);
+    let opts = SearchOptions::top(10);
+    for q in items.iter().take(20) {
+        let hits = c.search(&q.embedding, &opts).unwrap();
+        assert_eq!(pairs(&hits), brute_force(&c, &q.embedding, &opts, &[]));
+    }
+}
+
+#[test]
+fn results_with_equal_scores_are_ordered_by_id() {
+    let mut c = Collection::new(space(2)).unwrap();
+    for id in ["d", "b", "c", "a"] {
+        c.upsert(Item {
+            id: id.into(),
+            embedding: vec![1.0, 1.0],
+            metadata: Metadata::new(),
+        })
+        .unwrap();
+    }
+    let hits = c.search(&[1.0, 1.0], &SearchOptions::top(3)).unwrap();
+    assert_eq!(ids(&hits), ["a", "b", "c"]);
+}
+
+#[test]
+fn filtered_exact_search_equals_brute_force_filtering() {
+    let seed = 7;
+    println!("seed {seed}");
+    let items = clustered(seed, 1500, 16, 8);
+    let c = collection(&items, 16, IndexPolicy::default(), false);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for _ in 0..60 {
+        let f = random_filter(&mut rng);
+        let opts = SearchOptions {
+            k: rng.gen_range(1..30),
+            min_score: None,
+            filter: Some(f),
+        };
+        let q = &items[rng.gen_range(0..items.len())].embedding;
+        assert_eq!(
+            pairs(&c.search(q, &opts).unwrap()),
+            brute_force(&c, q, &opts, &[])
+        );
+    }
+}
+
+#[test]
+fn filtered_graph_search_returns_k_matching_items_whenever_k_match() {
+    let seed = 8;
+    println!("seed {seed}");
+    let items = clustered(seed, 3000, 32, 10);
+    let mut c = collection(&items, 32, small_graph_policy(), true);
+    // Some stale state too: tail items and tombstones.
+    for it in clustered(seed + 1, 200, 32, 10) {
+        c.upsert(Item {
+            id: format!("late-{}", it.id),
+            ..it
+        })
+        .unwrap();
+    }
+    let gone: Vec<String> = items.iter().step_by(17).map(|i| i.id.clone()).collect();
+    c.remove(&gone.iter().map(String::as_str).collect::<Vec<_>>());
+    let s = c.stats();
+    assert!(s.indexed > 0 && s.tail > 0 && s.tombstones > 0, "{s:?}");
+
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (mut found, mut expected) = (0, 0);
+    for _ in 0..80 {
+        let f = random_filter(&mut rng);
+        let opts = SearchOptions {
+            k: rng.gen_range(1..40),
+            min_score: None,
+            filter: Some(f.clone()),
+        };
+        let q = &items[rng.gen_range(0..items.len())].embedding;
+        let hits = c.search(q, &opts).unwrap();
+        let truth = brute_force(&c, q, &opts, &[]);
+        let matching = c.iter().filter(|it| f.matches(it.metadata)).count();
+        assert_eq!(
+            hits.len(),
+            opts.k.min(matching),
+            "filter {:?}",
+            f.to_value()
+        );
+        assert!(hits.iter().all(|h| f.matches(&h.metadata)));
+        assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
+        let truth_ids: Vec<&String> = truth.iter().map(|t| &t.0).collect();
+        found += hits.iter().filter(|h| truth_ids.contains(&&h.id)).count();
+        expected += truth.len();
+    }
+    let recall = found as f64 / expected as f64;
+    println!("filtered recall {recall:.4}");
+    assert!(recall >= 0.97, "filtered recall {recall}");
+}
+
+fn random_condition(rng: &mut SmallRng, depth: u32) -> serde_json::Value {
+    match rng.gen_range(0..if depth > 0 { 7 } else { 6 }) {
+        0 => {
+            let colour = ["red", "green", "blue", "black"][rng.gen_range(0..4)];
+            json!({"key": "colour", "match": {"value": colour}})
+        }
+        1 => json!({"key": "colour", "match": {"any": ["red", "blue"]}}),
+        2 => {
+            let lo = rng.gen_range(1985..2025);
+            json!({"key": "year", "range": {"gte": lo, "lt": lo + rng.gen_range(1..15)}})
+        }
+        3 => json!({"key": "tags", "match": {"value": "b"}}),
+        4 => json!({"key": "exif.iso", "range": {"gt": rng.gen_range(0..3000)}}),
+        5 => json!({"key": "exif", "exists": rng.gen_bool(0.5)}),
+        _ => random_filter(rng).to_value(),
+    }
+}
+
+fn random_filter(rng: &mut SmallRng) -> Filter {
+    let mut clause = |rng: &mut SmallRng| -> Vec<serde_json::Value> {
+        (0..rng.gen_range(0..3))
+            .map(|_| random_condition(rng, 1))
+            .collect()
+    };
+    let v = json!({"must": clause(rng), "should": clause(rng), "mustNot": clause(rng)});
+    Filter::from_value(&v).unwrap()
+}
+
+#[test]
+fn filters_parse_the_documented_json_and_match_as_documented() {
+    let f = Filter::from_json(
+        r#"{"must": [{"key": "city", "match": {"value": "London"}},
+                     {"should": [{"key": "n", "range": {"gt": 1, "lte": 3}},
+                                 {"key": "tags", "match": {"any": ["x", "y"]}}]}],
+            "must_not": [{"key": "hidden", "exists": true}]}"#,
+    )
+    .unwrap();
+    let m = |v: serde_json::Value| v.as_object().unwrap().clone();
+    assert!(f.matches(&m(json!({"city": "London", "n": 2}))));
+    assert!(f.matches(&m(json!({"city": "London", "tags": ["z", "y"]}))));
+    assert!(f.matches(&m(json!({"city": "London", "n": 3.0, "hidden": null}))));
+    assert!(!f.matches(&m(json!({"city": "London", "n": 1}))));
+    assert!(!f.matches(&m(json!({"city": "Paris", "n": 2}))));
+    assert!(!f.matches(&m(json!({"city": "London", "n": 2, "hidden": false}))));
+    // Serde form round-trips through camelCase JSON.
+    let back: Filter = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+    assert_eq!(back, f);
+}
+
+#[test]
+fn malformed_filters_are_invalid_filter_errors() {
+    for bad in [
+        "[]",
+        "{\"must\": {}}",
+        "{\"maybe\": []}",
+        "{\"must\": [{\"match\": {\"value\": 1}}]}",
+        "{\"must\": [{\"key\": \"a\"}]}",
+        "{\"must\": [{\"key\": \"a\", \"match\": {\"value\": 1}, \"exists\": true}]}",
+        "{\"must\": [{\"key\": \"a\", \"range\": {\"gt\": \"x\"}}]}",
+        "{\"must\": [{\"key\": \"a\", \"range\": {}}]}",
+        "{\"must\": [{\"key\": \"a\", \"match\": {\"value\": [1]}}]}",
+        "not json",
+    ] {
+        let e = Filter::from_json(bad).unwrap_err();
+        assert_eq!(e.code(), "InvalidFilter", "{bad}");
+    }
+    assert!(serde_json::from_str::<SearchOptions>(r#"{"filter": {"must": 3}}"#).is_err());
+}
+
+#[test]
+fn search_never_returns_removed_items() {
+    let items = clustered(3, 2000, 16, 6);
+    let mut c = collection(&items, 16, small_graph_policy(), true);
+    let gone: Vec<&str> = items.iter().step_by(3).map(|i| i.id.as_str()).collect();
+    assert_eq!(c.remove(&gone), gone.len());
+    assert_eq!(c.remove(&gone), 0);
+    assert_eq!(c.len(), items.len() - gone.len());
+    for q in items.iter().step_by(50) {
+        let hits = c.search(&q.embedding, &SearchOptions::top(50)).unwrap();
+        assert_eq!(hits.len(), 50);
+        assert!(hits.iter().all(|h| !gone.contains(&h.id.as_str())));
+    }
+    assert!(gone.iter().all(|id| c.get(id).is_none()));
+    c.rebuild();
+    let hits = c
+        .search(&items[0].embedding, &SearchOptions::top(2000))
+        .unwrap();
+    assert_eq!(hits.len(), c.len());
+    assert!(hits.iter().all(|h| !gone.contains(&h.id.as_str())));
+}
+
+#[test]
+fn upsert_replaces_the_embedding_and_metadata_of_an_existing_id() {
+    let items = clustered(4, 600, 8, 4);
+    let mut c = collection(&items, 8, small_graph_policy(), true);
+    let target = items[10].clone();
+    let other = items[500].embedding.clone();
+    let meta = json!({"colour": "gold"}).as_object().unwrap().clone();
+    let r = c
+        .upsert(Item {
+            id: target.id.clone(),
+            embedding: other.clone(),
+            metadata: meta.clone(),
+        })
+        .unwrap();
+    assert_eq!(r, Upserted::Replaced);
+    assert_eq!(c.len(), items.len());
+    assert_eq!(
+        c.get(&target.id).unwrap().embedding,
+        normalized(&other).unwrap()
+    );
+    assert_eq!(c.get(&target.id).unwrap().metadata, &meta);
+    // Insertion order is kept.
+    assert_eq!(c.iter().nth(10).unwrap().id, target.id);
+    // The old vector no longer finds it; the new one does.
+    let hits = c.search(&target.embedding, &SearchOptions::top(1)).unwrap();
+    assert_ne!(hits[0].id, target.id);
+    let hits = c.search(&other, &SearchOptions::top(2)).unwrap();
+    assert!(ids(&hits).contains(&target.id));
+    let gold = SearchOptions {
+        filter: Some(
+            Filter::from_json(r#"{"must":[{"key":"colour","match":{"value":"gold"}}]}"#).unwrap(),
+        ),
+        ..SearchOptions::top(5)
+    };
+    assert_eq!(
+        ids(&c.search(&target.embedding, &gold).unwrap()),
+        [target.id.clone()]
+    );
+}
+
+#[test]
+fn vectors_of_another_dimension_or_model_are_refused() {
+    let mut c = Collection::new(space(4)).unwrap();
+    let e = c.upsert(Item {
+        id: "a".into(),
+        embedding: vec![1.0; 3],
+        metadata: Metadata::new(),
+    });
+    assert_eq!(
+        e,
+        Err(Error::DimensionMismatch {
+            expected: 4,
+            found: 3
+        })
+    );
+    assert!(matches!(
+        c.search(&[1.0; 5], &SearchOptions::default()),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    let mut other = space(4);
+    other.model_key = "another-model".into();
+    let e = c.upsert_batch_from(&other, vec![]).unwrap_err();
+    assert_eq!(e.code(), "ModelMismatch");
+    let e = c.upsert_batch_from(&space(8), vec![]).unwrap_err();
+    assert_eq!(e.code(), "DimensionMismatch");
+    assert!(c.is_empty());
+}
+
+#[test]
+fn nan_infinite_and_zero_vectors_are_refused() {
+    let mut c = Collection::new(space(3)).unwrap();
+    for v in [
+        vec![f32::NAN, 1.0, 0.0],
+        vec![f32::INFINITY, 0.0, 0.0],
+        vec![0.0; 3],
+    ] {
+        let e = c.upsert(Item {
+            id: "x".into(),
+            embedding: v.clone(),
+            metadata: Metadata::new(),
+        });
+        assert_eq!(e.unwrap_err().code(), "InvalidVector");
+        assert_eq!(
+            c.search(&v, &SearchOptions::default()).unwrap_err().code(),
+            "InvalidVector"
+        );
+    }
+    assert!(c.is_empty());
+}
+
+#[test]
+fn batch_upsert_reports_one_result_per_item() {
+    let mut c = Collection::new(space(2)).unwrap();
+    let item = |id: &str, v: Vec<f32>| Item {
+        id: id.into(),
+        embedding: v,
+        metadata: Metadata::new(),
+    };
+    let r = c.upsert_batch(vec![
+        item("a", vec![1.0, 0.0]),
+        item("b", vec![f32::NAN, 0.0]),
+        item("c", vec![1.0]),
+        item("a", vec![0.0, 1.0]),
+    ]);
+    assert_eq!(r.len(), 4);
+    assert_eq!(r[0], Ok(Upserted::Inserted));
+    assert_eq!(r[1].as_ref().unwrap_err().code(), "InvalidVector");
+    assert_eq!(r[2].as_ref().unwrap_err().code(), "DimensionMismatch");
+    assert_eq!(r[3], Ok(Upserted::Replaced));
+    assert_eq!(c.len(), 1);
+}
+
+#[test]
+fn search_stays_exact_for_items_added_after_the_last_build() {
+    let items = clustered(5, 2000, 16, 6);
+    let (old, new) = items.split_at(1500);
+    let mut c = collection(old, 16, small_graph_policy(), true);
+    for it in new {
+        c.upsert(it.clone()).unwrap();
+    }
+    assert_eq!(c.stats().tail, 500);
+    assert!(c.needs_rebuild());
+    // Each new item is found as its own nearest neighbour before any rebuild.
+    for it in new.iter().step_by(10) {
+        let hits = c.search(&it.embedding, &SearchOptions::top(1)).unwrap();
+        assert_eq!(hits[0].id, it.id);
+    }
+    assert!(c.maintain());
+    assert_eq!(c.stats().tail, 0);
+    assert!(!c.needs_rebuild());
+}
+
+#[test]
+fn more_like_this_excludes_the_item_itself() {
+    let items = clustered(6, 1000, 16, 5);
+    for build in [false, true] {
+        let c = collection(&items, 16, small_graph_policy(), build);
+        for it in items.iter().step_by(97) {
+            let hits = c.search_by_id(&it.id, &SearchOptions::top(10)).unwrap();
+            assert_eq!(hits.len(), 10);
+            assert!(hits.iter().all(|h| h.id != it.id));
+            let truth = brute_force(&c, &it.embedding, &SearchOptions::top(10), &[&it.id]);
+            if !build {
+                assert_eq!(pairs(&hits), truth);
+            }
+        }
+        assert_eq!(
+            c.search_by_id("nope", &SearchOptions::top(1))
+                .unwrap_err()
+                .code(),
+            "UnknownId"
+        );
+    }
+}
+
+#[test]
+fn recommend_searches_with_the_average_vector_strategy() {
+    let items = clustered(9, 800, 16, 5);
+    let c = collection(&items, 16, IndexPolicy::default(), false);
+    let (p1, p2, n1) = (&items[1], &items[2], &items[3]);
+    let raw_neg = items[4].embedding.clone();
+    let q = Recommend {
+        positive: vec![Example::Id(p1.id.clone()), Example::Id(p2.id.clone())],
+        negative: vec![Example::Id(n1.id.clone()), Example::Vector(raw_neg.clone())],
+    };
+    let hits = c.recommend(&q, &SearchOptions::top(10)).unwrap();
+    // avg_pos + (avg_pos - avg_neg) over normalised examples, computed here independently.
+    let n = |v: &[f32]| normalized(v).unwrap();
+    let (a, b, x, y) = (
+        n(&p1.embedding),
+        n(&p2.embedding),
+        n(&n1.embedding),
+        n(&raw_neg),
+    );
+    let query: Vec<f32> = (0..16)
+        .map(|i| {
+            let pos = (a[i] + b[i]) / 2.0;
+            let neg = (x[i] + y[i]) / 2.0;
+            pos + (pos - neg)
+        })
+        .collect();
+    let truth = brute_force(
+        &c,
+        &query,
+        &SearchOptions::top(10),
+        &[&p1.id, &p2.id, &n1.id],
+    );
+    assert_eq!(
+        ids(&hits),
+        truth.iter().map(|t| t.0.clone()).collect::<Vec<_>>()
+    );
+    for (h, t) in hits.iter().zip(&truth) {
+        assert!((h.score - t.1).abs() < 1e-5);
+    }
+    assert!(c
+        .recommend(&Recommend::default(), &SearchOptions::top(3))
+        .is_err());
+    // Recommend JSON is the Qdrant-like shape: ids or raw vectors.
+    let parsed: Recommend =
+        serde_json::from_value(json!({"positive": ["item-00001", [0.5, 0.5]], "negative": []}))
+            .unwrap();
+    assert_eq!(parsed.positive[0], Example::Id("item-00001".into()));
+    assert_eq!(parsed.positive[1], Example::Vector(vec![0.5, 0.5]));
+}
+
+#[test]
+fn batch_search_equals_one_search_per_query() {
+    let items = clustered(10, 1200, 16, 5);
+    let c = collection(&items, 16, small_graph_policy(), true);
+    let queries: Vec<Vec<f32>> = items
+        .iter()
+        .step_by(100)
+        .map(|i| i.embedding.clone())
+        .collect();
+    let opts = SearchOptions {
+        min_score: Some(0.2),
+        ..SearchOptions::top(7)
+    };
+    let batch = c.search_batch(&queries, &opts).unwrap();
+    for (q, b) in queries.iter().zip(&batch) {
+        assert_eq!(&c.search(q, &opts).unwrap(), b);
+        assert!(b.iter().all(|h| h.score >= 0.2));
+    }
+}
+
+#[test]
+fn iteration_yields_live_items_in_insertion_order() {
+    let items = clustered(12, 50, 4, 2);
+    let mut c = collection(&items, 4, IndexPolicy::default(), false);
+    c.remove(&[items[3].id.as_str()]);
+    let got: Vec<&str> = c.iter().map(|i| i.id).collect();
+    let want: Vec<&str> = items
+        .iter()
+        .filter(|i| i.id != items[3].id)
+        .map(|i| i.id.as_str())
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        c.get(&items[5].id).unwrap().to_item().metadata,
+        items[5].metadata
+    );
+}
+
+#[test]
+fn a_saved_collection_loads_with_identical_search_results() {
+    let items = clustered(13, 3000, 32, 8);
+    let mut c = collection(&items[..2500], 32, small_graph_policy(), true);
+    for it in &items[2500..] {
+        c.upsert(it.clone()).unwrap();
+    }
+    c.remove(&[items[0].id.as_str(), items[2600].id.as_str()]);
+    let bytes = c.to_bytes().unwrap();
+    assert_eq!(&bytes[..8], b"CLIPSCOL");
+    let back = Collection::from_bytes(&bytes).unwrap();
+    assert_eq!(back.space(), c.space());
+    assert_eq!(back.stats(), c.stats());
+    assert_eq!(back.policy(), c.policy());
+    assert!(back.iter().eq(c.iter()));
+    let mut rng = SmallRng::seed_from_u64(13);
+    for q in items.iter().step_by(60) {
+        let opts = SearchOptions {
+            filter: Some(random_filter(&mut rng)),
+            ..SearchOptions::top(10)
+        };
+        for o in [&SearchOptions::top(10), &opts] {
+            let (a, b) = (
+                c.search(&q.embedding, o).unwrap(),
+                back.search(&q.embedding, o).unwrap(),
+            );
+            let bits = |h: &[SearchHit]| {
+                h.iter()
+                    .map(|x| (x.id.clone(), x.score.to_bits()))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&a), bits(&b));
+            assert_eq!(a, b);
+        }
+    }
+    assert_eq!(back.to_bytes().unwrap(), bytes);
+    // Without a graph too.
+    let small = collection(&items[..50], 32, IndexPolicy::default(), true);
+    let back = Collection::from_bytes(&small.to_bytes().unwrap()).unwrap();
+    assert!(back.iter().eq(small.iter()));
+}
+
+#[test]
+fn corrupt_truncated_or_unknown_version_bytes_are_invalid_data() {
+    let items = clustered(14, 400, 8, 4);
+    let c = collection(&items, 8, small_graph_policy(), true);
+    assert!(c.stats().indexed > 0);
+    let bytes = c.to_bytes().unwrap();
+    let code = |b: &[u8]| Collection::from_bytes(b).unwrap_err().code();
+    assert_eq!(code(&[]), "InvalidData");
+    assert_eq!(
+        code(b"hello world, not a collection at all, honestly, no, not at all"),
+        "InvalidData"
+    );
+    for cut in [10, 52, 60, bytes.len() / 2, bytes.len() - 1] {
+        assert_eq!(code(&bytes[..cut]), "InvalidData", "truncated at {cut}");
+    }
+    let mut v = bytes.clone();
+    v[8] = 2;
+    let e = Collection::from_bytes(&v).unwrap_err();
+    assert!(e.to_string().contains("version 2"), "{e}");
+    let seed = 14;
+    println!("seed {seed}");
+    let mut rng = SmallRng::seed_from_u64(seed);
+    for _ in 0..200 {
+        let mut v = bytes.clone();
+        let i = rng.gen_range(0..v.len());
+        v[i] ^= 1 << rng.gen_range(0..8);
+        assert_eq!(code(&v), "InvalidData", "flipped byte {i}");
+    }
+    // Corruption behind a valid checksum (a crafted file) is caught by the structural checks.
+    let mut refused = 0;
+    for _ in 0..300 {
+        let mut v = bytes.clone();
+        let i = rng.gen_range(52..v.len());
+        v[i] = rng.gen();
+        let digest = sha256(&v[52..]);
+        v[20..52].copy_from_slice(&digest);
+        match Collection::from_bytes(&v) {
+            Err(e) => {
+                assert_eq!(e.code(), "InvalidData");
+                refused += 1;
+            }
+            // A value change that keeps the structure valid loads, and must stay searchable.
+            Ok(c) => {
+                let _ = c.search(&items[0].embedding, &SearchOptions::top(5));
+            }
+        }
+    }
+    println!("{refused} of 300 crafted files refused");
+}
+
+fn sha256(b: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).into()
+}
+
+#[test]
+fn nothing_in_the_options_is_silently_ignored() {
+    let c = Collection::new(space(2)).unwrap();
+    assert_eq!(
+        c.search(&[1.0, 0.0], &SearchOptions::top(0))
+            .unwrap_err()
+            .code(),
+        "InvalidArgument"
+    );
+    let o: SearchOptions = serde_json::from_value(json!({"k": 3, "minScore": 0.5})).unwrap();
+    assert_eq!(o.k, 3);
+    assert_eq!(o.min_score, Some(0.5));
+    assert!(Collection::new(space(0)).is_err());
+}
