@@ -15,6 +15,7 @@
 //! ## Modules
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
+//! - [`table`]: export (Parquet, Qdrant, NPY) and import (Parquet) of embedding tables.
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -22,6 +23,7 @@ pub mod error;
 pub mod fetch;
 pub mod item;
 pub mod preprocess;
+pub mod table;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
