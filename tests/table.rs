@@ -129,11 +129,10 @@ fn several_id_columns_take_extra_ids_from_metadata_and_round_trip() {
         ..ExportOptions::default()
     };
     let bytes = export_parquet(&items, &space(8), &opts).unwrap();
-    let reader =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
-            bytes.clone(),
-        ))
-        .unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes.clone()),
+    )
+    .unwrap();
     let names: Vec<String> = reader
         .schema()
         .fields()
@@ -177,11 +176,10 @@ fn file_metadata_records_the_space_and_provenance() {
         ..ExportOptions::default()
     };
     let bytes = export_parquet(&awkward_items(), &space(8), &opts).unwrap();
-    let r =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
-            bytes,
-        ))
-        .unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes),
+    )
+    .unwrap();
     let kv: std::collections::HashMap<String, String> = r
         .metadata()
         .file_metadata()
@@ -199,7 +197,9 @@ fn file_metadata_records_the_space_and_provenance() {
     assert_eq!(kv["clipsearch.created_at"], "2026-11-21T22:00:00Z");
     assert!(kv["clipsearch.preprocessing"].contains("224"));
     let emb = r.schema().field_with_name("embedding").unwrap().clone();
-    assert!(matches!(emb.data_type(), DataType::FixedSizeList(f, 8) if f.data_type() == &DataType::Float32));
+    assert!(
+        matches!(emb.data_type(), DataType::FixedSizeList(f, 8) if f.data_type() == &DataType::Float32)
+    );
 }
 
 #[test]
@@ -215,11 +215,10 @@ fn large_exports_are_written_in_row_groups() {
         })
         .collect();
     let bytes = export_parquet(&items, &space(4), &ExportOptions::default()).unwrap();
-    let r =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(
-            bytes.clone(),
-        ))
-        .unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::from(bytes.clone()),
+    )
+    .unwrap();
     let groups: Vec<i64> = r
         .metadata()
         .row_groups()
@@ -274,13 +273,19 @@ fn exports_never_contain_a_presigned_query_string() {
     assert_clean(&ids, "npy ids");
     // The redacted values are still there (scheme, host and path).
     let t = import_parquet(pq, &ImportOptions::default()).unwrap();
-    assert_eq!(t.items[0].id, "https://photos.s3.eu-west-1.amazonaws.com/a/1.jpg");
+    assert_eq!(
+        t.items[0].id,
+        "https://photos.s3.eu-west-1.amazonaws.com/a/1.jpg"
+    );
     assert_eq!(
         t.items[0].metadata["all"],
         json!(["https://photos.s3.eu-west-1.amazonaws.com/a/1.jpg", "plain"])
     );
     assert_eq!(t.items[0].metadata["bare"], json!("[redacted]"));
-    assert_eq!(t.items[1].metadata["source"], json!("https://example.com/x.jpg"));
+    assert_eq!(
+        t.items[1].metadata["source"],
+        json!("https://example.com/x.jpg")
+    );
 }
 
 #[test]
@@ -413,7 +418,10 @@ fn import_reports_bad_rows_and_the_last_duplicate_wins() {
 
 #[test]
 fn foreign_tables_import_against_an_expected_space_and_can_be_normalised() {
-    let bytes = foreign_table(&[(Some("x"), Some(vec![3.0, 4.0])), (Some("y"), Some(vec![0.0, 2.0]))]);
+    let bytes = foreign_table(&[
+        (Some("x"), Some(vec![3.0, 4.0])),
+        (Some("y"), Some(vec![0.0, 2.0])),
+    ]);
     let t = import_parquet(
         bytes.clone(),
         &ImportOptions {
@@ -460,12 +468,18 @@ fn qdrant_bodies_hold_at_most_256_points_with_uuid5_ids() {
     let n = write_qdrant_points(&items, &space(4), &ExportOptions::default(), &mut out).unwrap();
     assert_eq!(n, 600);
     let text = String::from_utf8(out).unwrap();
-    let bodies: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let bodies: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let sizes: Vec<usize> = bodies
         .iter()
         .map(|b| b["points"].as_array().unwrap().len())
         .collect();
-    assert_eq!(sizes, vec![QDRANT_BATCH, QDRANT_BATCH, 600 - 2 * QDRANT_BATCH]);
+    assert_eq!(
+        sizes,
+        vec![QDRANT_BATCH, QDRANT_BATCH, 600 - 2 * QDRANT_BATCH]
+    );
     let p = &bodies[1]["points"][3];
     let item = &items[QDRANT_BATCH + 3];
     assert_eq!(p["payload"]["locator"], json!(item.id));
@@ -489,7 +503,14 @@ fn qdrant_bodies_hold_at_most_256_points_with_uuid5_ids() {
 fn npy_export_is_a_float32_matrix_with_ids_in_the_same_order() {
     let items = awkward_items();
     let (mut npy, mut idx) = (Vec::new(), Vec::new());
-    let n = write_npy(&items, &space(8), &ExportOptions::default(), &mut npy, &mut idx).unwrap();
+    let n = write_npy(
+        &items,
+        &space(8),
+        &ExportOptions::default(),
+        &mut npy,
+        &mut idx,
+    )
+    .unwrap();
     assert_eq!(n, 4);
     assert_eq!(&npy[..8], b"\x93NUMPY\x01\x00");
     let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;

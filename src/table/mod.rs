@@ -244,7 +244,9 @@ pub(crate) fn redact_value(v: &Value) -> Cow<'_, Value> {
                 Cow::Borrowed(v)
             } else {
                 Cow::Owned(Value::Object(
-                    r.into_iter().map(|(k, c)| (k.clone(), c.into_owned())).collect(),
+                    r.into_iter()
+                        .map(|(k, c)| (k.clone(), c.into_owned()))
+                        .collect(),
                 ))
             }
         }
@@ -280,7 +282,10 @@ pub(crate) fn check_vector(item: &Item, dim: usize) -> Result<()> {
 pub(crate) fn space_metadata(space: &SpaceInfo, opts: &ExportOptions) -> Vec<(String, String)> {
     let mut kv = vec![
         ("clipsearch.model_key".to_string(), space.model_key.clone()),
-        ("clipsearch.model_name".to_string(), space.model_name.clone()),
+        (
+            "clipsearch.model_name".to_string(),
+            space.model_name.clone(),
+        ),
         ("clipsearch.dim".to_string(), space.dim.to_string()),
         (
             "clipsearch.quantization".to_string(),

@@ -63,7 +63,9 @@ where
     }
     let header = npy_header(n, space.dim);
     if header.len() > usize::from(u16::MAX) {
-        return Err(Error::InvalidArgument("array shape too large for NPY 1.0".into()));
+        return Err(Error::InvalidArgument(
+            "array shape too large for NPY 1.0".into(),
+        ));
     }
     npy.write_all(&header)?;
     let mut ids = Vec::with_capacity(n);
@@ -81,7 +83,12 @@ where
     npy.flush()?;
     let info: Map<String, Value> = space_metadata(space, opts)
         .into_iter()
-        .map(|(k, v)| (k.trim_start_matches("clipsearch.").to_string(), Value::String(v)))
+        .map(|(k, v)| {
+            (
+                k.trim_start_matches("clipsearch.").to_string(),
+                Value::String(v),
+            )
+        })
         .collect();
     let doc = json!({
         "clipsearch": info,

@@ -334,7 +334,10 @@ where
         "clipsearch.id_columns".into(),
         serde_json::to_string(&opts.id_columns).map_err(arrow_err)?,
     ));
-    kv.push(("clipsearch.embedding_column".into(), EMBEDDING_COLUMN.into()));
+    kv.push((
+        "clipsearch.embedding_column".into(),
+        EMBEDDING_COLUMN.into(),
+    ));
     kv.push((
         "clipsearch.json_columns".into(),
         serde_json::to_string(&json_columns).map_err(arrow_err)?,
@@ -691,8 +694,7 @@ pub fn import_parquet(data: Vec<u8>, opts: &ImportOptions) -> Result<ImportedTab
     let mut rejected = Vec::new();
     let mut row = 0usize;
     for batch in reader {
-        let batch =
-            batch.map_err(|e| Error::InvalidData(format!("corrupt Parquet data ({e})")))?;
+        let batch = batch.map_err(|e| Error::InvalidData(format!("corrupt Parquet data ({e})")))?;
         let ids = batch.column(id_idx);
         let embs = batch.column(emb_idx);
         for i in 0..batch.num_rows() {
@@ -732,7 +734,11 @@ pub fn import_parquet(data: Vec<u8>, opts: &ImportOptions) -> Result<ImportedTab
                 ));
                 continue;
             }
-            let norm = v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>().sqrt();
+            let norm = v
+                .iter()
+                .map(|x| f64::from(*x) * f64::from(*x))
+                .sum::<f64>()
+                .sqrt();
             if norm == 0.0 {
                 rejected.push(reject(
                     Error::InvalidVector("all values are zero".into()),
@@ -741,7 +747,8 @@ pub fn import_parquet(data: Vec<u8>, opts: &ImportOptions) -> Result<ImportedTab
                 continue;
             }
             if opts.normalize && (norm - 1.0).abs() > 1e-4 {
-                v.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+                v.iter_mut()
+                    .for_each(|x| *x = (f64::from(*x) / norm) as f32);
             }
             let mut metadata = Metadata::new();
             for (c, name, json) in &meta_cols {

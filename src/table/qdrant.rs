@@ -19,7 +19,7 @@ pub const QDRANT_BATCH: usize = 256;
 ///            r#"{"vectors":{"size":512,"distance":"Cosine"}}"#);
 /// ```
 pub fn qdrant_create_collection(space: &SpaceInfo) -> String {
-    json!({"vectors": {"size": space.dim, "distance": "Cosine"}}).to_string()
+    format!(r#"{{"vectors":{{"size":{},"distance":"Cosine"}}}}"#, space.dim)
 }
 
 /// The Qdrant point id of an item: UUIDv5 of the (redacted) item id in the URL namespace, as
@@ -65,7 +65,7 @@ where
     let id_field = opts.primary_id_column()?;
     let mut n = 0;
     let mut batch: Vec<Value> = Vec::with_capacity(QDRANT_BATCH);
-    let mut flush = |batch: &mut Vec<Value>, out: &mut W| -> Result<()> {
+    let flush = |batch: &mut Vec<Value>, out: &mut W| -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }

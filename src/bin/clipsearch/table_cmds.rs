@@ -198,7 +198,9 @@ fn run_export(a: &ExportArgs) -> Result<Value> {
             write_npy(&t.items, &t.space, &opts, create(&p1)?, create(&p2)?)?
         }
     };
-    Ok(json!({"exported": n, "rejected": t.rejected.len(), "output": a.output.display().to_string()}))
+    Ok(
+        json!({"exported": n, "rejected": t.rejected.len(), "output": a.output.display().to_string()}),
+    )
 }
 
 fn run_import(a: &ImportArgs) -> Result<(Value, bool)> {
@@ -281,7 +283,10 @@ pub fn synth_items(n: usize, dim: usize, seed: u64, clusters: usize) -> Vec<Item
     (0..n)
         .map(|i| {
             let c = (rng.next_u64() % clusters as u64) as usize;
-            let v = centres[c].iter().map(|x| x + spread * rng.normal()).collect();
+            let v = centres[c]
+                .iter()
+                .map(|x| x + spread * rng.normal())
+                .collect();
             let mut m = Metadata::new();
             m.insert("cluster".into(), json!(c));
             m.insert("label".into(), json!(format!("cluster-{c}")));
