@@ -198,6 +198,8 @@ pub struct ImportedTable {
     pub items: Vec<Item>,
     /// Rejected rows with reasons.
     pub rejected: Vec<RejectedRow>,
+    /// The id column the items' ids were read from (re-export under this name to keep it).
+    pub id_column: String,
     /// Columns whose type import does not understand (they are left out of the metadata).
     pub skipped_columns: Vec<String>,
 }

@@ -803,6 +803,7 @@ pub fn import_parquet(data: Vec<u8>, opts: &ImportOptions) -> Result<ImportedTab
         model_recorded: recorded_key.is_some(),
         items,
         rejected,
+        id_column: id_col,
         skipped_columns,
     })
 }

@@ -19,7 +19,10 @@ pub const QDRANT_BATCH: usize = 256;
 ///            r#"{"vectors":{"size":512,"distance":"Cosine"}}"#);
 /// ```
 pub fn qdrant_create_collection(space: &SpaceInfo) -> String {
-    format!(r#"{{"vectors":{{"size":{},"distance":"Cosine"}}}}"#, space.dim)
+    format!(
+        r#"{{"vectors":{{"size":{},"distance":"Cosine"}}}}"#,
+        space.dim
+    )
 }
 
 /// The Qdrant point id of an item: UUIDv5 of the (redacted) item id in the URL namespace, as

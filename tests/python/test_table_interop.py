@@ -62,7 +62,9 @@ def test_file_metadata_records_model_and_provenance(table):
               b"clipsearch.version", b"clipsearch.created_at"]:
         assert k in md
     schema = pq.read_schema(table)
-    assert schema.field("embedding").type == pa.list_(pa.float32(), DIM)
+    t = schema.field("embedding").type
+    assert pa.types.is_fixed_size_list(t) and t.list_size == DIM
+    assert t.value_type == pa.float32()
     assert schema.metadata[b"clipsearch.model_key"] == b"synthetic"
 
 

@@ -228,13 +228,10 @@ fn run_import(a: &ImportArgs) -> Result<(Value, bool)> {
         },
     )?;
     report_rejected(&t);
-    if t.skipped_columns.iter().len() > 0 {
+    if !t.skipped_columns.is_empty() {
         eprintln!("{}", json!({"skipped_columns": t.skipped_columns}));
     }
-    let mut opts = export_opts(&[]);
-    if let Some(c) = &a.id_column {
-        opts.id_columns = vec![c.clone()];
-    }
+    let opts = export_opts(std::slice::from_ref(&t.id_column));
     let bytes = export_parquet(&t.items, &t.space, &opts)?;
     write_file(&a.output, &bytes)?;
     Ok((
