@@ -16,6 +16,7 @@
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
 //! - [`index`]: collections, HNSW + exact search, filters, recommendations, persistence.
+//! - [`table`]: export (Parquet, Qdrant, NPY) and import (Parquet) of embedding tables.
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -24,6 +25,7 @@ pub mod fetch;
 pub mod index;
 pub mod item;
 pub mod preprocess;
+pub mod table;
 pub mod tokenizer;
 
 pub use error::{Error, Result};

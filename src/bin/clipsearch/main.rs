@@ -3,6 +3,9 @@
 //! Each subcommand lives in its own module beside this file.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod table_cmds;
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
     let cli = Cli::parse();
@@ -11,6 +14,9 @@ fn main() -> std::process::ExitCode {
             println!("clipsearch {}", clipsearch::VERSION);
             std::process::ExitCode::SUCCESS
         }
+        Command::Export(a) => table_cmds::export(&a),
+        Command::Import(a) => table_cmds::import(&a),
+        Command::SynthTable(a) => table_cmds::synth(&a),
     }
 }
 
@@ -28,6 +34,12 @@ struct Cli {
 enum Command {
     /// Print the version.
     Version,
+    /// Export a table to Qdrant request bodies, NPY + JSON, or Parquet.
+    Export(table_cmds::ExportArgs),
+    /// Validate a (foreign) Parquet table and write it as a clipsearch table.
+    Import(table_cmds::ImportArgs),
+    /// Write a seeded synthetic table of clustered unit vectors (tests and benchmarks).
+    SynthTable(table_cmds::SynthArgs),
 }
 
 #[cfg(target_arch = "wasm32")]
