@@ -15,12 +15,14 @@
 //! ## Modules
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
+//! - [`kernels`]: int8 matrix multiply (q8_0 numerics) with wasm32 SIMD micro-kernels.
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
 pub mod error;
 pub mod fetch;
 pub mod item;
+pub mod kernels;
 pub mod preprocess;
 pub mod tokenizer;
 
