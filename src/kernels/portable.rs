@@ -13,9 +13,11 @@ pub(super) fn tile(
     out: &mut [[f32; NR]; MR],
 ) {
     let mut facc = [[[0f32; GROUP_BLOCKS]; NR]; MR];
-    for g in 0..groups {
-        let x = &xq[g * TILE_GROUP_BYTES..(g + 1) * TILE_GROUP_BYTES];
-        let w = &wq[g * TILE_GROUP_BYTES..(g + 1) * TILE_GROUP_BYTES];
+    let chunks = xq
+        .chunks_exact(TILE_GROUP_BYTES)
+        .zip(wq.chunks_exact(TILE_GROUP_BYTES))
+        .take(groups);
+    for (g, (x, w)) in chunks.enumerate() {
         let mut iacc = [[[0i32; GROUP_BLOCKS]; NR]; MR];
         for (xstep, wstep) in x.chunks_exact(64).zip(w.chunks_exact(64)) {
             for (r, xv) in xstep.chunks_exact(16).enumerate() {

@@ -83,10 +83,11 @@ fn tile_impl(
     out: &mut [[f32; NR]; MR],
 ) {
     let mut facc = [[f32x4_splat(0.0); NR]; MR];
-    for g in 0..groups {
-        let x = &xq[g * TILE_GROUP_BYTES..(g + 1) * TILE_GROUP_BYTES];
-        let w = &wq[g * TILE_GROUP_BYTES..(g + 1) * TILE_GROUP_BYTES];
-
+    let chunks = xq
+        .chunks_exact(TILE_GROUP_BYTES)
+        .zip(wq.chunks_exact(TILE_GROUP_BYTES))
+        .take(groups);
+    for (g, (x, w)) in chunks.enumerate() {
         #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
         let iacc = {
             let mut corr = [i32x4_splat(0); NR];
