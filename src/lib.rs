@@ -17,6 +17,7 @@
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
 //! - [`index`]: collections, HNSW + exact search, filters, recommendations, persistence.
 //! - [`table`]: export (Parquet, Qdrant, NPY) and import (Parquet) of embedding tables.
+//! - [`kernels`]: int8 matrix multiply (q8_0 numerics) with wasm32 SIMD micro-kernels.
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
@@ -24,6 +25,7 @@ pub mod error;
 pub mod fetch;
 pub mod index;
 pub mod item;
+pub mod kernels;
 pub mod preprocess;
 pub mod table;
 pub mod tokenizer;

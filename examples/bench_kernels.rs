@@ -1,0 +1,130 @@
+//! Benchmark of the int8 kernels on the CLIP ViT-B/32 matmul shapes (M = 50 tokens), beside
+//! candle 0.11.1's `QMatMul` (q8_0) and candle's f32 matmul, in the same run.
+//!
+//! Native:  `cargo run --release --example bench_kernels`
+//! wasm32 (Node, simd128):
+//!   `cargo run --release --target wasm32-unknown-unknown --example bench_kernels`
+//! wasm32 relaxed SIMD: add
+//!   `RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"'`
+//! Chromium: add `WASM_BINDGEN_USE_BROWSER=1 CHROMEDRIVER=/usr/bin/chromedriver`.
+//! Figures and the exact commands used: `benches/RESULTS-kernels.md`.
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use clipsearch::kernels::{kernel_name, PackedQ8};
+
+fn say(s: &str) {
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{}", s);
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{s}");
+}
+
+#[cfg(target_arch = "wasm32")]
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn now_ms() -> f64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
+}
+
+/// Median over `samples` samples of the mean time of `reps` calls, `reps` chosen so a sample
+/// lasts at least 40 ms (Date.now() has 1 ms resolution in wasm).
+fn median_ms(samples: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    let t0 = now_ms();
+    f();
+    let one = (now_ms() - t0).max(0.05);
+    let reps = ((40.0 / one).ceil() as usize).max(1);
+    let mut v: Vec<f64> = (0..samples)
+        .map(|_| {
+            let t = now_ms();
+            for _ in 0..reps {
+                f();
+            }
+            (now_ms() - t) / reps as f64
+        })
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+    }
+}
+
+fn run() {
+    let samples = 5;
+    let dev = Device::Cpu;
+    let mut rng = Lcg(42);
+    say(&format!(
+        "kernel: {}  (medians of {samples} samples; M = tokens)",
+        kernel_name()
+    ));
+    say("shape                 M    k     n  | ours ms  GMAC/s | candle q8_0 ms GMAC/s | candle f32 ms GMAC/s");
+    // (name, m, k, n, times per image)
+    let shapes: [(&str, usize, usize, usize, usize); 6] = [
+        ("qkv fused 768x2304", 50, 768, 2304, 12),
+        ("q|k|v 768x768", 50, 768, 768, 0),
+        ("out 768x768", 50, 768, 768, 12),
+        ("fc1 768x3072", 50, 768, 3072, 12),
+        ("fc2 3072x768", 50, 3072, 768, 12),
+        ("patch 3072x768", 49, 3072, 768, 1),
+    ];
+    let mut tot = [0f64; 3];
+    for (name, m, k, n, per_image) in shapes {
+        let w: Vec<f32> = (0..n * k).map(|_| rng.next()).collect();
+        let x: Vec<f32> = (0..m * k).map(|_| rng.next() * 10.0).collect();
+        let p = PackedQ8::from_f32(&w, n, k).expect("weights");
+        let mut out = vec![0f32; m * n];
+        let ours = median_ms(samples, || p.matmul(&x, m, &mut out).expect("matmul"));
+        let wt = Tensor::from_vec(w, (n, k), &dev).expect("tensor");
+        let xt = Tensor::from_vec(x, (m, k), &dev).expect("tensor");
+        let qm = QMatMul::from_qtensor(QTensor::quantize(&wt, GgmlDType::Q8_0).expect("q"))
+            .expect("qmatmul");
+        let cq = median_ms(samples, || {
+            qm.forward(&xt).expect("forward");
+        });
+        let wtt = wt.t().expect("t");
+        let cf = median_ms(samples, || {
+            xt.matmul(&wtt).expect("matmul");
+        });
+        let gmac = (m * k * n) as f64 / 1e9;
+        say(&format!(
+            "{name:<20} {m:>3} {k:>5} {n:>5} | {ours:>7.2} {:>6.1} | {cq:>14.2} {:>6.1} | {cf:>13.2} {:>6.1}",
+            gmac / ours * 1e3,
+            gmac / cq * 1e3,
+            gmac / cf * 1e3
+        ));
+        for (t, v) in tot.iter_mut().zip([ours, cq, cf]) {
+            *t += v * per_image as f64;
+        }
+    }
+    say(&format!(
+        "all matmuls of one ViT-B/32 image (12 x (qkv fused + out + fc1 + fc2) + patch): ours {:.1} ms, candle q8_0 {:.1} ms, candle f32 {:.1} ms",
+        tot[0], tot[1], tot[2]
+    ));
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn bench_kernels() {
+    run();
+}
+
+fn main() {
+    #[cfg(not(target_arch = "wasm32"))]
+    run();
+}

@@ -1,0 +1,251 @@
+//! Checks shared by `tests/kernels.rs` (native) and `tests/kernels_wasm.rs` (wasm32, run in
+//! Node or Chromium by wasm-bindgen-test), so every compiled kernel meets the same contract.
+#![allow(dead_code)]
+
+use clipsearch::kernels::{
+    kernel_name, quantize_block_q8_0, reference, PackedQ8, ACT_QUANT, BLOCK,
+};
+use clipsearch::Error;
+
+/// Prints to the test output (stdout natively, the console in wasm).
+pub fn say(s: &str) {
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{}", s);
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{s}");
+}
+
+/// SplitMix64: small, seedable, the same on every target.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    pub fn uniform(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+    /// Roughly normal (sum of uniforms), with rare large outliers like real activations.
+    pub fn value(&mut self) -> f32 {
+        let v = (self.uniform() + self.uniform() + self.uniform()) * 0.6;
+        if self.next_u64() % 97 == 0 {
+            v * 20.0
+        } else {
+            v
+        }
+    }
+    pub fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len).map(|_| self.value()).collect()
+    }
+}
+
+/// Shapes `(m, n, k)`: m = 1, 50 (ViT tokens), 52; n not a multiple of 4; k not a multiple of
+/// the block or of the 4-block group; the CLIP widths 768 and 3072.
+pub const SHAPES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (1, 5, 31),
+    (2, 3, 32),
+    (3, 4, 33),
+    (4, 13, 129),
+    (5, 8, 200),
+    (50, 7, 100),
+    (52, 9, 768),
+    (50, 6, 3072),
+    (1, 17, 768),
+    (7, 4, 160),
+];
+
+/// Reference output for row `x` against weight row `w`: quantize both the naive way, then
+/// the block-by-block sum. Returns `(value, allowed error)`; the allowed error is only what
+/// `f32` summation in another order can produce (`(blocks + 4) * eps * sum |terms|`).
+pub fn reference_one(x: &[f32], w: &[f32]) -> (f32, f32) {
+    let (xq, xd) = reference::quantize_row(x, ACT_QUANT);
+    let mut wq = Vec::new();
+    let mut wd = Vec::new();
+    for blk in w.chunks(BLOCK) {
+        let mut q = [0i8; BLOCK];
+        wd.push(quantize_block_q8_0(blk, &mut q));
+        wq.extend_from_slice(&q[..blk.len()]);
+    }
+    let (v, mag) = reference::dot_q_with_magnitude(&xq, &xd, &wq, &wd);
+    let tol = (xd.len() as f32 + 4.0) * f32::EPSILON * mag + f32::MIN_POSITIVE;
+    (v, tol)
+}
+
+/// Every shape in [`SHAPES`], with weights quantized from f32, equals the naive reference.
+pub fn packed_matmul_equals_naive_reference(seed: u64) {
+    say(&format!(
+        "kernel {} ({:?} activations), seed {seed}",
+        kernel_name(),
+        ACT_QUANT
+    ));
+    let mut rng = Rng::new(seed);
+    for &(m, n, k) in SHAPES {
+        let w = rng.vec(n * k);
+        let x = rng.vec(m * k);
+        let bias = rng.vec(n);
+        let p = PackedQ8::from_f32(&w, n, k).expect("valid weights");
+        let mut out = vec![f32::NAN; m * n];
+        p.matmul_bias(&x, m, Some(&bias), &mut out)
+            .expect("valid input");
+        for i in 0..m {
+            for j in 0..n {
+                let (r, tol) = reference_one(&x[i * k..(i + 1) * k], &w[j * k..(j + 1) * k]);
+                let got = out[i * n + j] - bias[j];
+                assert!(
+                    (got - r).abs() <= tol + bias[j].abs() * f32::EPSILON,
+                    "seed {seed} shape m={m} n={n} k={k} at ({i},{j}): kernel {got} vs reference {r} (tol {tol})"
+                );
+            }
+        }
+    }
+}
+
+/// Packing keeps exactly the q8_0 values and scales of each weight row.
+pub fn unpacked_rows_are_the_q8_0_quantization(seed: u64) {
+    say(&format!("seed {seed}"));
+    let mut rng = Rng::new(seed);
+    for &(_, n, k) in SHAPES {
+        let w = rng.vec(n * k);
+        let p = PackedQ8::from_f32(&w, n, k).expect("valid weights");
+        for j in 0..n {
+            let (q, d) = p.unpack_row(j).expect("row in range");
+            let row = &w[j * k..(j + 1) * k];
+            for (b, blk) in row.chunks(BLOCK).enumerate() {
+                let mut want = [0i8; BLOCK];
+                let wd = quantize_block_q8_0(blk, &mut want);
+                assert_eq!(d[b], wd, "seed {seed} n={n} k={k} row {j} block {b} scale");
+                assert_eq!(
+                    &q[b * BLOCK..b * BLOCK + blk.len()],
+                    &want[..blk.len()],
+                    "seed {seed} n={n} k={k} row {j} block {b} values"
+                );
+            }
+        }
+        assert!(p.unpack_row(n).is_none());
+    }
+}
+
+/// Serialises q8_0 blocks (f16 scale little-endian + 32 i8) the GGUF way.
+pub fn q8_0_bytes(w: &[f32], k: usize) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for row in w.chunks(k) {
+        for blk in row.chunks(BLOCK) {
+            let mut q = [0i8; BLOCK];
+            let d = quantize_block_q8_0(blk, &mut q);
+            raw.extend_from_slice(&half::f16::from_f32(d).to_le_bytes());
+            raw.extend(q.iter().map(|&v| v as u8));
+        }
+    }
+    raw
+}
+
+/// Weights loaded from q8_0 blocks give bit-identical results to the same weights from f32.
+pub fn q8_0_blocks_load_losslessly(seed: u64) {
+    say(&format!("seed {seed}"));
+    let mut rng = Rng::new(seed);
+    for &(m, n, k) in SHAPES.iter().filter(|s| s.2 % BLOCK == 0) {
+        let w = rng.vec(n * k);
+        let x = rng.vec(m * k);
+        let a = PackedQ8::from_f32(&w, n, k).expect("valid");
+        let b = PackedQ8::from_q8_0_blocks(&q8_0_bytes(&w, k), n, k).expect("valid");
+        let (mut oa, mut ob) = (vec![0f32; m * n], vec![0f32; m * n]);
+        a.matmul(&x, m, &mut oa).expect("valid");
+        b.matmul(&x, m, &mut ob).expect("valid");
+        assert_eq!(oa, ob, "seed {seed} shape m={m} n={n} k={k}");
+    }
+}
+
+/// The quantized product stays close to the exact f32 product (cosine per output row).
+pub fn matmul_is_close_to_f32(seed: u64) -> f64 {
+    let mut rng = Rng::new(seed);
+    let (m, n, k) = (50, 64, 768);
+    let w: Vec<f32> = (0..n * k).map(|_| rng.uniform() * 0.05).collect();
+    let x = rng.vec(m * k);
+    let p = PackedQ8::from_f32(&w, n, k).expect("valid");
+    let mut out = vec![0f32; m * n];
+    p.matmul(&x, m, &mut out).expect("valid");
+    let mut worst = 1f64;
+    for i in 0..m {
+        let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+        for j in 0..n {
+            let exact: f64 = (0..k)
+                .map(|t| x[i * k + t] as f64 * w[j * k + t] as f64)
+                .sum();
+            let got = out[i * n + j] as f64;
+            dot += exact * got;
+            na += exact * exact;
+            nb += got * got;
+        }
+        worst = worst.min(dot / (na.sqrt() * nb.sqrt()));
+    }
+    say(&format!(
+        "seed {seed}: worst row cosine vs f32 {worst:.6} ({:?})",
+        ACT_QUANT
+    ));
+    worst
+}
+
+/// Bad shapes and values get typed errors, never a panic.
+pub fn bad_input_gets_typed_errors() {
+    assert!(matches!(
+        PackedQ8::from_f32(&[], 0, 4),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        PackedQ8::from_f32(&[1.0; 7], 2, 4),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        PackedQ8::from_f32(&[f32::NAN; 8], 2, 4),
+        Err(Error::InvalidVector(_))
+    ));
+    assert!(matches!(
+        PackedQ8::from_q8_0_blocks(&[0; 34], 1, 31),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(matches!(
+        PackedQ8::from_q8_0_blocks(&[0; 33], 1, 32),
+        Err(Error::InvalidModel(_))
+    ));
+    // f16 0x7C00 is +inf.
+    let mut inf = vec![0u8; 34];
+    inf[1] = 0x7C;
+    assert!(matches!(
+        PackedQ8::from_q8_0_blocks(&inf, 1, 32),
+        Err(Error::InvalidModel(_))
+    ));
+    let p = PackedQ8::from_f32(&[1.0; 8], 2, 4).expect("valid");
+    let mut out = [0f32; 2];
+    assert_eq!(
+        p.matmul(&[1.0; 3], 1, &mut out),
+        Err(Error::DimensionMismatch {
+            expected: 4,
+            found: 3
+        })
+    );
+    assert_eq!(
+        p.matmul(&[1.0; 4], 1, &mut [0f32; 3]),
+        Err(Error::DimensionMismatch {
+            expected: 2,
+            found: 3
+        })
+    );
+    assert!(matches!(
+        p.matmul(&[1.0, f32::INFINITY, 0.0, 0.0], 1, &mut out),
+        Err(Error::InvalidVector(_))
+    ));
+    assert!(matches!(
+        p.matmul_bias(&[1.0; 4], 1, Some(&[0.0; 3]), &mut out),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert_eq!(p.matmul(&[], 0, &mut []), Ok(()));
+}
