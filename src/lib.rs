@@ -14,6 +14,7 @@
 //!
 //! ## Modules
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
+//! - [`model`]: CLIP (config, HF safetensors / GGUF loading, towers, converter, [`Clip`]).
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
@@ -21,11 +22,13 @@
 pub mod error;
 pub mod fetch;
 pub mod item;
+pub mod model;
 pub mod preprocess;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use item::{Item, Metadata, SpaceInfo};
+pub use model::{Clip, ClipModel, ModelInfo, Quantization, Towers};
 
 /// The version of this crate, as recorded in exported tables and saved collections.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -3,6 +3,25 @@
 //! Each subcommand lives in its own module beside this file.
 
 #[cfg(not(target_arch = "wasm32"))]
+mod convert;
+#[cfg(not(target_arch = "wasm32"))]
+mod embed;
+#[cfg(not(target_arch = "wasm32"))]
+mod randmodel;
+
+/// Prints an error with its stable code and returns the failure exit code.
+#[cfg(not(target_arch = "wasm32"))]
+fn report(r: clipsearch::Result<()>) -> std::process::ExitCode {
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     use clap::Parser;
     let cli = Cli::parse();
@@ -11,6 +30,10 @@ fn main() -> std::process::ExitCode {
             println!("clipsearch {}", clipsearch::VERSION);
             std::process::ExitCode::SUCCESS
         }
+        Command::Convert(a) => report(convert::run(a)),
+        Command::EmbedText(a) => report(embed::run_text(a)),
+        Command::EmbedImage(a) => report(embed::run_image(a)),
+        Command::RandomModel(a) => report(randmodel::run(a)),
     }
 }
 
@@ -28,6 +51,14 @@ struct Cli {
 enum Command {
     /// Print the version.
     Version,
+    /// Convert a Hugging Face CLIPModel directory to a clipsearch GGUF file.
+    Convert(convert::Args),
+    /// Embed texts: one JSON object per line.
+    EmbedText(embed::TextArgs),
+    /// Embed image files: one JSON object per line.
+    EmbedImage(embed::ImageArgs),
+    /// Write a full-size random-weight CLIP in the Hugging Face layout (benchmarks).
+    RandomModel(randmodel::Args),
 }
 
 #[cfg(target_arch = "wasm32")]
