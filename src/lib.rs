@@ -14,6 +14,7 @@
 //!
 //! ## Modules
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
+//! - [`model`]: CLIP (config, HF safetensors / GGUF loading, towers, converter, [`Clip`]).
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
 //! - [`index`]: collections, HNSW + exact search, filters, recommendations, persistence.
 //! - [`table`]: export (Parquet, Qdrant, NPY) and import (Parquet) of embedding tables.
@@ -26,6 +27,7 @@ pub mod fetch;
 pub mod index;
 pub mod item;
 pub mod kernels;
+pub mod model;
 pub mod preprocess;
 pub mod table;
 pub mod tokenizer;
@@ -33,6 +35,7 @@ pub mod tokenizer;
 pub use error::{Error, Result};
 pub use index::{Collection, Filter, SearchHit, SearchOptions};
 pub use item::{Item, Metadata, SpaceInfo};
+pub use model::{Clip, ClipModel, ModelInfo, Quantization, Towers};
 
 /// The version of this crate, as recorded in exported tables and saved collections.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -4,6 +4,24 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod table_cmds;
+#[cfg(not(target_arch = "wasm32"))]
+mod convert;
+#[cfg(not(target_arch = "wasm32"))]
+mod embed;
+#[cfg(not(target_arch = "wasm32"))]
+mod randmodel;
+
+/// Prints an error with its stable code and returns the failure exit code.
+#[cfg(not(target_arch = "wasm32"))]
+fn report(r: clipsearch::Result<()>) -> std::process::ExitCode {
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error [{}]: {e}", e.code());
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
@@ -17,6 +35,10 @@ fn main() -> std::process::ExitCode {
         Command::Export(a) => table_cmds::export(&a),
         Command::Import(a) => table_cmds::import(&a),
         Command::SynthTable(a) => table_cmds::synth(&a),
+        Command::Convert(a) => report(convert::run(a)),
+        Command::EmbedText(a) => report(embed::run_text(a)),
+        Command::EmbedImage(a) => report(embed::run_image(a)),
+        Command::RandomModel(a) => report(randmodel::run(a)),
     }
 }
 
@@ -40,6 +62,14 @@ enum Command {
     Import(table_cmds::ImportArgs),
     /// Write a seeded synthetic table of clustered unit vectors (tests and benchmarks).
     SynthTable(table_cmds::SynthArgs),
+    /// Convert a Hugging Face CLIPModel directory to a clipsearch GGUF file.
+    Convert(convert::Args),
+    /// Embed texts: one JSON object per line.
+    EmbedText(embed::TextArgs),
+    /// Embed image files: one JSON object per line.
+    EmbedImage(embed::ImageArgs),
+    /// Write a full-size random-weight CLIP in the Hugging Face layout (benchmarks).
+    RandomModel(randmodel::Args),
 }
 
 #[cfg(target_arch = "wasm32")]

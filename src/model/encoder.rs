@@ -1,0 +1,175 @@
+//! The transformer encoder shared by both towers.
+//!
+//! Mirrors `ClipAttention`, `ClipMlp`, `ClipEncoderLayer` and `ClipEncoder` of
+//! candle-transformers `src/models/clip/text_model.rs` (v0.11.1) and
+//! `CLIPAttention`/`CLIPMLP`/`CLIPEncoderLayer`/`CLIPEncoder` of
+//! transformers `src/transformers/models/clip/modeling_clip.py` (v5.23.0), with every linear
+//! layer going through [`Linear`] (float or quantized) instead of `candle_nn::Linear`.
+
+use candle_core::{Tensor, D};
+use candle_nn::Module;
+
+use super::config::Activation;
+use super::weights::{Linear, Vb};
+use crate::Result;
+
+/// Applies an activation.
+pub(crate) fn activate(act: Activation, xs: &Tensor) -> Result<Tensor> {
+    Ok(match act {
+        Activation::QuickGelu => (xs * candle_nn::ops::sigmoid(&(xs * 1.702f64)?)?)?,
+        Activation::Gelu => xs.gelu_erf()?,
+        Activation::GeluTanh => xs.gelu()?,
+    })
+}
+
+/// Sizes an encoder needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EncoderDims {
+    pub(crate) hidden: usize,
+    pub(crate) intermediate: usize,
+    pub(crate) heads: usize,
+    pub(crate) layers: usize,
+    pub(crate) act: Activation,
+    pub(crate) eps: f64,
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    k_proj: Linear,
+    v_proj: Linear,
+    q_proj: Linear,
+    out_proj: Linear,
+    heads: usize,
+    head_dim: usize,
+    scale: f64,
+}
+
+impl Attention {
+    fn new(vb: Vb, d: &EncoderDims) -> Result<Self> {
+        let h = d.hidden;
+        let head_dim = h / d.heads;
+        Ok(Self {
+            k_proj: vb.pp("k_proj").linear(h, h, true)?,
+            v_proj: vb.pp("v_proj").linear(h, h, true)?,
+            q_proj: vb.pp("q_proj").linear(h, h, true)?,
+            out_proj: vb.pp("out_proj").linear(h, h, true)?,
+            heads: d.heads,
+            head_dim,
+            scale: (head_dim as f64).powf(-0.5),
+        })
+    }
+
+    fn split(&self, xs: &Tensor, b: usize, s: usize) -> Result<Tensor> {
+        Ok(xs
+            .reshape((b, s, self.heads, self.head_dim))?
+            .transpose(1, 2)?
+            .contiguous()?
+            .reshape((b * self.heads, s, self.head_dim))?)
+    }
+
+    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let (b, s, e) = xs.dims3()?;
+        let q = (self.q_proj.forward(xs)? * self.scale)?;
+        let q = self.split(&q, b, s)?;
+        let k = self.split(&self.k_proj.forward(xs)?, b, s)?;
+        let v = self.split(&self.v_proj.forward(xs)?, b, s)?;
+        let w = q.matmul(&k.t()?)?;
+        let w = match mask {
+            Some(m) => w
+                .reshape((b, self.heads, s, s))?
+                .broadcast_add(m)?
+                .reshape((b * self.heads, s, s))?,
+            None => w,
+        };
+        let w = candle_nn::ops::softmax_last_dim(&w)?;
+        let o = w
+            .matmul(&v)?
+            .reshape((b, self.heads, s, self.head_dim))?
+            .transpose(1, 2)?
+            .reshape((b, s, e))?;
+        self.out_proj.forward(&o)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    fc1: Linear,
+    fc2: Linear,
+    act: Activation,
+}
+
+impl Mlp {
+    fn new(vb: Vb, d: &EncoderDims) -> Result<Self> {
+        Ok(Self {
+            fc1: vb.pp("fc1").linear(d.hidden, d.intermediate, true)?,
+            fc2: vb.pp("fc2").linear(d.intermediate, d.hidden, true)?,
+            act: d.act,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor) -> Result<Tensor> {
+        let xs = self.fc1.forward(xs)?;
+        self.fc2.forward(&activate(self.act, &xs)?)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct EncoderLayer {
+    self_attn: Attention,
+    layer_norm1: candle_nn::LayerNorm,
+    mlp: Mlp,
+    layer_norm2: candle_nn::LayerNorm,
+}
+
+impl EncoderLayer {
+    fn new(vb: Vb, d: &EncoderDims) -> Result<Self> {
+        Ok(Self {
+            self_attn: Attention::new(vb.pp("self_attn"), d)?,
+            layer_norm1: vb.pp("layer_norm1").layer_norm(d.hidden, d.eps)?,
+            mlp: Mlp::new(vb.pp("mlp"), d)?,
+            layer_norm2: vb.pp("layer_norm2").layer_norm(d.hidden, d.eps)?,
+        })
+    }
+
+    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let residual = xs;
+        let h = self.layer_norm1.forward(xs)?;
+        let h = self.self_attn.forward(&h, mask)?;
+        let xs = (h + residual)?;
+        let residual = &xs;
+        let h = self.layer_norm2.forward(&xs)?;
+        let h = self.mlp.forward(&h)?;
+        Ok((h + residual)?)
+    }
+}
+
+/// `encoder.layers.{i}.*`.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoder {
+    layers: Vec<EncoderLayer>,
+}
+
+impl Encoder {
+    pub(crate) fn new(vb: Vb, d: &EncoderDims) -> Result<Self> {
+        let vb = vb.pp("layers");
+        let layers = (0..d.layers)
+            .map(|i| EncoderLayer::new(vb.pp(i), d))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { layers })
+    }
+
+    /// `xs [b, s, hidden]`, optional additive mask `[s, s]`.
+    pub(crate) fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let mut xs = xs.clone();
+        for l in &self.layers {
+            xs = l.forward(&xs, mask)?;
+        }
+        Ok(xs)
+    }
+}
+
+/// L2-normalises each row of `x [n, d]`.
+pub(crate) fn l2_normalize(x: &Tensor) -> Result<Tensor> {
+    let n = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?;
+    Ok(x.broadcast_div(&n.clamp(1e-12f32, f32::MAX)?)?)
+}

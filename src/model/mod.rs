@@ -1,0 +1,725 @@
+//! CLIP: configuration, weights (Hugging Face safetensors or our GGUF), the text and vision
+//! towers, the converter, and the [`Clip`] pipeline (strings and image bytes in, L2-normalised
+//! embeddings out).
+//!
+//! The towers follow candle-transformers `src/models/clip/` (v0.11.1): one file per tower,
+//! tensors named exactly as Hugging Face names them (`text_model.encoder.layers.0.mlp.fc1.weight`),
+//! and `quantized_blip.rs`: one float configuration shared by the float and the quantized
+//! model, because every linear layer goes through one type whose matrix is either an f32 tensor
+//! or a GGML-quantized tensor (f32, f16, q8_0, q4_0 and q4_1 share one code path). Numerics follow
+//! transformers `models/clip/modeling_clip.py` (v5.23.0); the parity tests in
+//! `tests/model_parity.rs` check them against golden outputs of that reference.
+//!
+//! ## Two ways in, both from bytes
+//! - The Hugging Face layout: [`HfFiles`] (`config.json`, `model.safetensors` in f32/f16/bf16,
+//!   optional `tokenizer.json` and `preprocessor_config.json`): [`ClipModel::from_hf`].
+//! - Our single-file GGUF, made by [`convert`]: [`ClipModel::from_gguf`]. Its layout and metadata
+//!   are documented in the `gguf` submodule docs (see [`convert`]). A file may hold only the
+//!   text tower (a search-only page downloads just that) or only the vision tower; asking a
+//!   missing tower to embed gives [`Error::TowerNotLoaded`].
+//!
+//! Natively, [`Clip::from_path`] opens a `.gguf` file or a Hugging Face directory.
+//!
+//! ## The model key
+//! Vectors from different weights must never be mixed, so each model has a key naming its
+//! embedding space: `clip-` followed by the first 16 hex digits of a SHA-256 over the original
+//! float weights ([`model_key`]): for every tensor of the Hugging Face `model.safetensors`
+//! except integer buffers (`position_ids`), sorted by name: the name's UTF-8 bytes, a 0 byte,
+//! the rank and each dimension as u64 little-endian, then the values converted to f32,
+//! little-endian. f16 and f32 copies of the same values hence get the same key. The converter
+//! computes it from the source and stores it in the GGUF metadata (`clipsearch.model_key`), so
+//! every file made from one model (f32 or q4_0, text-only or vision-only) carries the same key,
+//! and loading the Hugging Face directory directly recomputes the same value.
+//!
+//! The metadata also holds `clipsearch.space`: the key of the space the vectors live in. For a
+//! CLIP converted as is it equals the key; a future multilingual text tower aligned to a CLIP
+//! image tower keeps its own `model_key` and declares that CLIP's key as its `space`
+//! ([`ModelInfo::space`] is what collections compare).
+//!
+//! ## Text
+//! A text is tokenized to `[BOS, ..., EOS]` (at most 77 ids, EOS kept on truncation) and runs at
+//! its true length with causal attention; it is pooled at its end position (the first EOS id,
+//! else the last id; never `argmax(ids)`). **Empty text** tokenizes to `[BOS, EOS]` and is
+//! embedded like any other text: it gets a valid, deterministic vector (the "no words" point
+//! of the text space), not an error.
+//!
+//! ## Images
+//! Encoded bytes go through [`crate::preprocess::preprocess`] (exactly `CLIPImageProcessor`),
+//! then the vision tower; pixels can also be given directly as `N×3×S×S` CHW floats.
+//!
+//! Every vector returned is L2-normalised.
+
+mod config;
+mod encoder;
+mod gguf;
+mod random;
+mod text_model;
+mod vision_model;
+mod weights;
+
+use std::fmt;
+
+use candle_core::quantized::GgmlDType;
+use sha2::{Digest, Sha256};
+
+pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
+pub use gguf::{convert, ConvertOptions};
+pub use random::random_model;
+
+use text_model::TextTower;
+use vision_model::VisionTower;
+use weights::WeightStore;
+
+use crate::preprocess::{self, PreprocessConfig};
+use crate::tokenizer::ClipTokenizer;
+use crate::{Error, Result};
+
+/// Storage type of a model's matrices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Quantization {
+    /// 32-bit float.
+    F32,
+    /// 16-bit float (computed in f32).
+    F16,
+    /// GGML q8_0: blocks of 32 int8 with one f16 scale.
+    Q8_0,
+    /// GGML q4_0: blocks of 32 4-bit values with one f16 scale.
+    Q4_0,
+    /// GGML q4_1: blocks of 32 4-bit values with an f16 scale and minimum.
+    Q4_1,
+}
+
+impl Quantization {
+    /// All supported types.
+    pub const ALL: [Quantization; 5] = [
+        Quantization::F32,
+        Quantization::F16,
+        Quantization::Q8_0,
+        Quantization::Q4_0,
+        Quantization::Q4_1,
+    ];
+
+    /// Parses `f32`, `f16`, `q8_0`, `q4_0` or `q4_1` (case-insensitive).
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedQuantization`] for anything else.
+    ///
+    /// # Example
+    /// ```
+    /// use clipsearch::model::Quantization;
+    /// assert_eq!(Quantization::parse("Q8_0").unwrap(), Quantization::Q8_0);
+    /// assert!(Quantization::parse("q3_k").is_err());
+    /// ```
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "q8_0" => Ok(Self::Q8_0),
+            "q4_0" => Ok(Self::Q4_0),
+            "q4_1" => Ok(Self::Q4_1),
+            _ => Err(Error::UnsupportedQuantization(s.to_string())),
+        }
+    }
+
+    /// The canonical name (`f32`, `f16`, `q8_0`, `q4_0`, `q4_1`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+            Self::Q4_0 => "q4_0",
+            Self::Q4_1 => "q4_1",
+        }
+    }
+
+    pub(crate) fn ggml(&self) -> GgmlDType {
+        match self {
+            Self::F32 => GgmlDType::F32,
+            Self::F16 => GgmlDType::F16,
+            Self::Q8_0 => GgmlDType::Q8_0,
+            Self::Q4_0 => GgmlDType::Q4_0,
+            Self::Q4_1 => GgmlDType::Q4_1,
+        }
+    }
+}
+
+impl fmt::Display for Quantization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which towers a model file holds (or a conversion writes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Towers {
+    /// Only the text tower (search-only pages).
+    Text,
+    /// Only the vision tower.
+    Vision,
+    /// Both towers.
+    Both,
+}
+
+impl Towers {
+    /// Parses `text`, `vision` or `both`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for anything else.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "vision" | "image" => Ok(Self::Vision),
+            "both" => Ok(Self::Both),
+            _ => Err(Error::InvalidArgument(format!(
+                "unknown tower `{s}`: use text, vision or both"
+            ))),
+        }
+    }
+    /// `text`, `vision` or `both`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Vision => "vision",
+            Self::Both => "both",
+        }
+    }
+    /// Whether the text tower is included.
+    pub fn has_text(&self) -> bool {
+        matches!(self, Self::Text | Self::Both)
+    }
+    /// Whether the vision tower is included.
+    pub fn has_vision(&self) -> bool {
+        matches!(self, Self::Vision | Self::Both)
+    }
+}
+
+/// What a loaded model is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Stable key derived from the original float weights (see the module docs).
+    pub key: String,
+    /// The embedding space the vectors live in (equals `key` for a plain CLIP).
+    pub space: String,
+    /// Model name (e.g. `openai/clip-vit-base-patch32`).
+    pub name: String,
+    /// Embedding dimension (`projection_dim`).
+    pub dim: usize,
+    /// Quantization of the matrices.
+    pub quantization: Quantization,
+    /// Loaded towers.
+    pub towers: Towers,
+}
+
+impl ModelInfo {
+    /// The collection-level description of this model's vectors.
+    pub fn space_info(&self) -> crate::SpaceInfo {
+        crate::SpaceInfo {
+            model_key: self.space.clone(),
+            model_name: self.name.clone(),
+            dim: self.dim,
+            quantization: self.quantization.as_str().to_string(),
+        }
+    }
+}
+
+/// A Hugging Face layout model, as bytes (wasm has no file system).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HfFiles<'a> {
+    /// `config.json` of a `CLIPModel`.
+    pub config: &'a [u8],
+    /// `model.safetensors` (f32, f16 or bf16).
+    pub weights: &'a [u8],
+    /// `tokenizer.json`, needed to embed strings.
+    pub tokenizer_json: Option<&'a [u8]>,
+    /// `preprocessor_config.json` (CLIP defaults when absent).
+    pub preprocessor_json: Option<&'a [u8]>,
+    /// Model name to record (defaults to `clip`).
+    pub name: Option<&'a str>,
+}
+
+/// Computes the model key of a set of float weights (see the module docs for the scheme).
+fn key_of_store(store: &WeightStore) -> Result<String> {
+    let mut names: Vec<&String> = store.map.keys().collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for name in names {
+        let Some(s) = store.map.get(name) else {
+            continue;
+        };
+        let t = s.to_f32()?;
+        h.update(name.as_bytes());
+        h.update([0u8]);
+        h.update((t.rank() as u64).to_le_bytes());
+        for d in t.dims() {
+            h.update((*d as u64).to_le_bytes());
+        }
+        let v = t.flatten_all()?.to_vec1::<f32>()?;
+        let mut buf = Vec::with_capacity(v.len() * 4);
+        for x in v {
+            buf.extend_from_slice(&x.to_le_bytes());
+        }
+        h.update(&buf);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Ok(format!("clip-{hex}"))
+}
+
+/// Computes the model key of a Hugging Face `model.safetensors`.
+///
+/// # Errors
+/// [`Error::InvalidModel`] if the bytes are not safetensors.
+pub fn model_key(safetensors: &[u8]) -> Result<String> {
+    key_of_store(&WeightStore::from_safetensors(safetensors)?)
+}
+
+/// The CLIP model: towers and their metadata, no tokenizer (see [`Clip`] for strings/images).
+#[derive(Debug, Clone)]
+pub struct ClipModel {
+    config: ClipConfig,
+    text: Option<TextTower>,
+    vision: Option<VisionTower>,
+    info: ModelInfo,
+    tokenizer_json: Option<String>,
+    preprocessor_json: Option<String>,
+}
+
+fn utf8(b: Option<&[u8]>, what: &str) -> Result<Option<String>> {
+    b.map(|b| {
+        String::from_utf8(b.to_vec())
+            .map_err(|_| Error::InvalidArgument(format!("{what} is not UTF-8")))
+    })
+    .transpose()
+}
+
+impl ClipModel {
+    /// Loads a Hugging Face layout model from bytes.
+    ///
+    /// Towers are loaded if their tensors are present (`text_model.*`, `vision_model.*`); the
+    /// key is computed from the weights (a second or so for ViT-B/32).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a bad `config.json`; [`Error::InvalidModel`] for bytes that
+    /// are not safetensors or hold neither tower; [`Error::MissingTensor`] /
+    /// [`Error::TensorShape`] for incomplete or mismatched weights.
+    pub fn from_hf(files: &HfFiles<'_>) -> Result<Self> {
+        let store = WeightStore::from_safetensors(files.weights)?;
+        Self::from_hf_store(files, &store)
+    }
+
+    pub(crate) fn from_hf_store(files: &HfFiles<'_>, store: &WeightStore) -> Result<Self> {
+        let config = ClipConfig::from_json(files.config)?;
+        let has_text = store.has_prefix("text_model.");
+        let has_vision = store.has_prefix("vision_model.");
+        let towers = match (has_text, has_vision) {
+            (true, true) => Towers::Both,
+            (true, false) => Towers::Text,
+            (false, true) => Towers::Vision,
+            (false, false) => {
+                return Err(Error::InvalidModel(
+                    "model.safetensors holds neither text_model.* nor vision_model.* tensors"
+                        .into(),
+                ))
+            }
+        };
+        let quant = {
+            let probe = store
+                .map
+                .get("text_model.encoder.layers.0.self_attn.q_proj.weight")
+                .or_else(|| {
+                    store
+                        .map
+                        .get("vision_model.encoder.layers.0.self_attn.q_proj.weight")
+                });
+            match probe.map(|s| s.type_name()) {
+                Some(t) if t == "f16" || t == "bf16" => Quantization::F16,
+                _ => Quantization::F32,
+            }
+        };
+        let key = key_of_store(store)?;
+        let info = ModelInfo {
+            space: key.clone(),
+            key,
+            name: files.name.unwrap_or("clip").to_string(),
+            dim: config.projection_dim,
+            quantization: quant,
+            towers,
+        };
+        Self::build(
+            config,
+            store,
+            info,
+            utf8(files.tokenizer_json, "tokenizer.json")?,
+            utf8(files.preprocessor_json, "preprocessor_config.json")?,
+        )
+    }
+
+    fn build(
+        config: ClipConfig,
+        store: &WeightStore,
+        info: ModelInfo,
+        tokenizer_json: Option<String>,
+        preprocessor_json: Option<String>,
+    ) -> Result<Self> {
+        let root = store.root();
+        let text = if info.towers.has_text() {
+            Some(TextTower::new(root.clone(), &config)?)
+        } else {
+            None
+        };
+        let vision = if info.towers.has_vision() {
+            Some(VisionTower::new(root, &config)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            config,
+            text,
+            vision,
+            info,
+            tokenizer_json,
+            preprocessor_json,
+        })
+    }
+
+    /// Loads a clipsearch GGUF file (made by [`convert`]) from bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidModel`] for truncated/corrupt bytes or a GGUF that is not a clipsearch
+    /// CLIP; [`Error::UnsupportedQuantization`] for tensor or declared types other than f32,
+    /// f16, q8_0, q4_0, q4_1; [`Error::InvalidConfig`] for a bad embedded config;
+    /// [`Error::MissingTensor`] / [`Error::TensorShape`] for incomplete or mismatched weights.
+    pub fn from_gguf(bytes: &[u8]) -> Result<Self> {
+        let (store, meta) = WeightStore::from_gguf(bytes)?;
+        match gguf::meta_str(&meta, "general.architecture") {
+            Some("clip") => {}
+            other => {
+                return Err(Error::InvalidModel(format!(
+                    "GGUF architecture is {other:?}, not `clip`"
+                )))
+            }
+        }
+        let need = |k: &str| {
+            gguf::meta_str(&meta, k).ok_or_else(|| {
+                Error::InvalidModel(format!(
+                    "GGUF lacks metadata `{k}`: convert the model with `clipsearch convert`"
+                ))
+            })
+        };
+        let config = ClipConfig::from_json(need(gguf::KEY_CONFIG)?.as_bytes())?;
+        let quantization = Quantization::parse(need(gguf::KEY_QUANT)?)?;
+        let towers = Towers::parse(need(gguf::KEY_TOWERS)?)
+            .map_err(|e| Error::InvalidModel(e.to_string()))?;
+        let key = need(gguf::KEY_MODEL_KEY)?.to_string();
+        let space = gguf::meta_str(&meta, gguf::KEY_SPACE)
+            .unwrap_or(&key)
+            .to_string();
+        let info = ModelInfo {
+            key,
+            space,
+            name: gguf::meta_str(&meta, "general.name")
+                .unwrap_or("clip")
+                .to_string(),
+            dim: config.projection_dim,
+            quantization,
+            towers,
+        };
+        let tok = gguf::meta_str(&meta, gguf::KEY_TOKENIZER).map(str::to_string);
+        let pre = gguf::meta_str(&meta, gguf::KEY_PREPROCESSOR).map(str::to_string);
+        Self::build(config, &store, info, tok, pre)
+    }
+
+    /// What this model is: key, name, dimension, quantization, towers.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The raw `tokenizer.json` carried by the model, if any.
+    pub fn tokenizer_json(&self) -> Option<&str> {
+        self.tokenizer_json.as_deref()
+    }
+
+    /// The raw `preprocessor_config.json` carried by the model, if any.
+    pub fn preprocessor_json(&self) -> Option<&str> {
+        self.preprocessor_json.as_deref()
+    }
+
+    /// The storage type of the loaded towers' matrices (`f32` for f32/f16 files).
+    pub fn matmul_type(&self) -> &'static str {
+        self.text
+            .as_ref()
+            .map(|t| t.matmul_type())
+            .or_else(|| self.vision.as_ref().map(|v| v.matmul_type()))
+            .unwrap_or("f32")
+    }
+
+    fn text(&self) -> Result<&TextTower> {
+        self.text.as_ref().ok_or(Error::TowerNotLoaded("text"))
+    }
+
+    fn vision(&self) -> Result<&VisionTower> {
+        self.vision.as_ref().ok_or(Error::TowerNotLoaded("vision"))
+    }
+
+    /// Embeds one token-id sequence (`[BOS, ..., EOS]`, at most 77 ids).
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a text tower; [`Error::InvalidArgument`] for empty,
+    /// too long or out-of-vocabulary ids.
+    pub fn embed_text_ids(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        let mut v = self.embed_text_ids_batch(&[ids])?;
+        v.pop()
+            .ok_or_else(|| Error::Compute("empty text batch output".into()))
+    }
+
+    /// Embeds several token-id sequences of any lengths in one batch.
+    ///
+    /// # Errors
+    /// As [`ClipModel::embed_text_ids`].
+    pub fn embed_text_ids_batch(&self, batch: &[&[u32]]) -> Result<Vec<Vec<f32>>> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let t = self.text()?.forward(batch)?;
+        Ok(t.to_vec2::<f32>()?)
+    }
+
+    /// Embeds `n` preprocessed images given as `n × 3 × S × S` CHW floats.
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a vision tower; [`Error::InvalidArgument`] if the
+    /// length is not `n × 3 × S × S`.
+    pub fn embed_pixels(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        let t = self.vision()?.forward(pixels, n)?;
+        Ok(t.to_vec2::<f32>()?)
+    }
+
+    /// The input side `S` of the vision tower.
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a vision tower.
+    pub fn image_size(&self) -> Result<usize> {
+        Ok(self.vision()?.image_size())
+    }
+}
+
+/// The embedding pipeline: a [`ClipModel`] with its tokenizer and image preprocessing.
+pub struct Clip {
+    model: ClipModel,
+    tokenizer: Option<ClipTokenizer>,
+    preprocess: PreprocessConfig,
+}
+
+impl fmt::Debug for Clip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Clip")
+            .field("info", &self.model.info)
+            .finish()
+    }
+}
+
+impl Clip {
+    /// Wraps a model: builds its tokenizer (if it has a text tower) and its preprocessing (if it
+    /// has a vision tower) from the JSON it carries.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the model has a text tower but no or an invalid `tokenizer.json`;
+    /// [`Error::InvalidConfig`] for an invalid `preprocessor_config.json`.
+    pub fn new(model: ClipModel) -> Result<Self> {
+        let tokenizer = if model.info.towers.has_text() {
+            let json = model.tokenizer_json.as_deref().ok_or_else(|| {
+                Error::Tokenizer(
+                    "the model has a text tower but no tokenizer.json: pass it (HF layout) or \
+                     re-convert the model"
+                        .into(),
+                )
+            })?;
+            Some(ClipTokenizer::from_tokenizer_json(json.as_bytes())?)
+        } else {
+            None
+        };
+        let preprocess = match (&model.vision, model.preprocessor_json.as_deref()) {
+            (Some(_), Some(json)) => PreprocessConfig::from_json(json.as_bytes())?,
+            _ => PreprocessConfig::clip_default(),
+        };
+        Ok(Self {
+            model,
+            tokenizer,
+            preprocess,
+        })
+    }
+
+    /// Loads a Hugging Face layout model from bytes ([`ClipModel::from_hf`] + [`Clip::new`]).
+    ///
+    /// # Errors
+    /// As both.
+    pub fn from_hf(files: &HfFiles<'_>) -> Result<Self> {
+        Self::new(ClipModel::from_hf(files)?)
+    }
+
+    /// Loads a clipsearch GGUF file from bytes ([`ClipModel::from_gguf`] + [`Clip::new`]).
+    ///
+    /// # Errors
+    /// As both.
+    pub fn from_gguf(bytes: &[u8]) -> Result<Self> {
+        Self::new(ClipModel::from_gguf(bytes)?)
+    }
+
+    /// Opens a `.gguf` file or a Hugging Face layout directory (native only).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a file cannot be read (a directory needs `config.json` and
+    /// `model.safetensors`); then as [`Clip::from_hf`] / [`Clip::from_gguf`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        Self::new(ClipModel::from_path(path)?)
+    }
+
+    /// The underlying model.
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    /// What this model is.
+    pub fn info(&self) -> &ModelInfo {
+        &self.model.info
+    }
+
+    /// The preprocessing parameters in use.
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        &self.preprocess
+    }
+
+    /// Tokenizes a text: `[BOS, ..., EOS]`, truncated to 77 ids keeping EOS.
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a text tower; [`Error::Tokenizer`] if tokenizing fails.
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        self.tokenizer
+            .as_ref()
+            .ok_or(Error::TowerNotLoaded("text"))?
+            .encode(text)
+    }
+
+    /// Embeds a text query (L2-normalised). The empty string is embedded as `[BOS, EOS]`.
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a text tower; [`Error::Tokenizer`].
+    pub fn embed_text(&self, text: &str) -> Result<Vec<f32>> {
+        self.model.embed_text_ids(&self.tokenize(text)?)
+    }
+
+    /// Embeds several texts in one batch.
+    ///
+    /// # Errors
+    /// As [`Clip::embed_text`].
+    pub fn embed_texts(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let ids = texts
+            .iter()
+            .map(|t| self.tokenize(t))
+            .collect::<Result<Vec<_>>>()?;
+        let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        self.model.embed_text_ids_batch(&refs)
+    }
+
+    /// Embeds a token-id sequence (see [`ClipModel::embed_text_ids`]).
+    ///
+    /// # Errors
+    /// As [`ClipModel::embed_text_ids`].
+    pub fn embed_text_ids(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.model.embed_text_ids(ids)
+    }
+
+    /// Embeds one encoded image (JPEG, PNG, WebP, GIF, BMP).
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a vision tower; image errors from
+    /// [`crate::preprocess::preprocess`].
+    pub fn embed_image(&self, bytes: &[u8]) -> Result<Vec<f32>> {
+        self.vision_check()?;
+        let px = preprocess::preprocess(bytes, &self.preprocess)?;
+        let mut v = self.model.embed_pixels(&px, 1)?;
+        v.pop()
+            .ok_or_else(|| Error::Compute("empty image batch output".into()))
+    }
+
+    /// Embeds several encoded images in one batch.
+    ///
+    /// # Errors
+    /// As [`Clip::embed_image`] (the first failing image fails the batch).
+    pub fn embed_images(&self, images: &[&[u8]]) -> Result<Vec<Vec<f32>>> {
+        self.vision_check()?;
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut px = Vec::new();
+        for b in images {
+            px.extend(preprocess::preprocess(b, &self.preprocess)?);
+        }
+        self.model.embed_pixels(&px, images.len())
+    }
+
+    /// Embeds decoded RGBA8 pixels (e.g. from the browser's image decoder).
+    ///
+    /// # Errors
+    /// [`Error::TowerNotLoaded`] without a vision tower; errors of
+    /// [`crate::preprocess::preprocess_rgba`].
+    pub fn embed_rgba(&self, width: u32, height: u32, rgba: &[u8]) -> Result<Vec<f32>> {
+        self.vision_check()?;
+        let px = preprocess::preprocess_rgba(width, height, rgba, &self.preprocess)?;
+        let mut v = self.model.embed_pixels(&px, 1)?;
+        v.pop()
+            .ok_or_else(|| Error::Compute("empty image batch output".into()))
+    }
+
+    /// Embeds `n` preprocessed `3 × S × S` CHW images.
+    ///
+    /// # Errors
+    /// As [`ClipModel::embed_pixels`].
+    pub fn embed_pixels(&self, pixels: &[f32], n: usize) -> Result<Vec<Vec<f32>>> {
+        self.model.embed_pixels(pixels, n)
+    }
+
+    fn vision_check(&self) -> Result<()> {
+        self.model.vision().map(|_| ())
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl ClipModel {
+    /// Opens a `.gguf` file or a Hugging Face layout directory (native only).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if a file cannot be read; then as [`ClipModel::from_hf`] /
+    /// [`ClipModel::from_gguf`].
+    pub fn from_path(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let read = |p: std::path::PathBuf| {
+            std::fs::read(&p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
+        };
+        if path.is_dir() {
+            let config = read(path.join("config.json"))?;
+            let weights = read(path.join("model.safetensors"))?;
+            let tok = read(path.join("tokenizer.json")).ok();
+            let pre = read(path.join("preprocessor_config.json")).ok();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "clip".into());
+            Self::from_hf(&HfFiles {
+                config: &config,
+                weights: &weights,
+                tokenizer_json: tok.as_deref(),
+                preprocessor_json: pre.as_deref(),
+                name: Some(&name),
+            })
+        } else {
+            Self::from_gguf(&read(path.to_path_buf())?)
+        }
+    }
+}
