@@ -27,7 +27,7 @@ wasm:
 www: wasm
 	rm -rf www/pkg www/models && mkdir -p www/pkg www/models
 	cp pkg/clipsearch.js pkg/clipsearch_bg.wasm www/pkg/
-	cp models/tiny-clip.gguf www/models/ 2>/dev/null || true
+	cp models/tiny-clip.gguf www/models/
 
 demo: setup-demo www
 	@echo "clipsearch demo: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
@@ -53,7 +53,7 @@ test-native:
 
 # wasm-bindgen-test in headless Chromium (webdriver.json holds the browser flags).
 test-wasm:
-	scripts/run-layer.sh wasm cargo -- cargo test --target wasm32-unknown-unknown $(patsubst tests/%.rs,--test %,$(wildcard tests/web*.rs))
+	scripts/run-layer.sh wasm cargo -- cargo test --target wasm32-unknown-unknown $(patsubst tests/%.rs,--test %,$(wildcard tests/web*.rs tests/*_wasm.rs))
 
 test-e2e: www
 	scripts/run-layer.sh e2e node -- node --test --test-concurrency=1 tests/e2e/

@@ -3,6 +3,24 @@
 
 use wasm_bindgen::prelude::*;
 
+mod collection;
+mod model;
+
+pub use collection::JsCollection;
+pub use model::JsClipModel;
+
+/// Serialises a DTO to a plain JS value (objects, not `Map`s, so results read naturally).
+pub(crate) fn to_js<T: serde::Serialize + ?Sized>(v: &T) -> Result<JsValue, JsValue> {
+    v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| to_js_error(crate::Error::InvalidArgument(e.to_string())))
+}
+
+/// Deserialises options or DTOs from JS; a malformed value throws `InvalidArgument`.
+pub(crate) fn from_js<T: serde::de::DeserializeOwned>(v: JsValue) -> Result<T, JsValue> {
+    serde_wasm_bindgen::from_value(v)
+        .map_err(|e| to_js_error(crate::Error::InvalidArgument(e.to_string())))
+}
+
 /// Converts a core [`crate::Error`] into a JS `Error` whose `name` is the stable
 /// [`crate::Error::code`] and whose `message` is the error's text (URLs already redacted).
 pub(crate) fn to_js_error(e: crate::Error) -> JsValue {
