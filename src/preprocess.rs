@@ -55,6 +55,7 @@ use crate::{Error, Result};
 /// OpenAI CLIP's per-channel mean (`OPENAI_CLIP_MEAN` in transformers).
 pub const OPENAI_CLIP_MEAN: [f32; 3] = [0.48145466, 0.4578275, 0.40821073];
 /// OpenAI CLIP's per-channel standard deviation (`OPENAI_CLIP_STD` in transformers).
+#[allow(clippy::excessive_precision)] // transformers' literal, rounded to f32 like torch does
 pub const OPENAI_CLIP_STD: [f32; 3] = [0.26862954, 0.26130258, 0.27577711];
 /// Default limit on either side of a decoded image, in pixels.
 pub const DEFAULT_MAX_SIDE: u32 = 16384;
@@ -323,7 +324,7 @@ fn format_of(bytes: &[u8]) -> Result<ImageFormat> {
             "{f:?} images are not supported: use JPEG, PNG, WebP, GIF or BMP"
         ))),
         Err(_) => {
-            let head = bytes.iter().skip_while(|b| b.is_ascii_whitespace()).next();
+            let head = bytes.iter().find(|b| !b.is_ascii_whitespace());
             Err(Error::NotAnImage(if head == Some(&b'<') {
                 "the bytes look like an HTML or XML document (an error page?), not an image".into()
             } else {
