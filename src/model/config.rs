@@ -285,9 +285,8 @@ impl ClipConfig {
                 v.image_size, v.patch_size
             )));
         }
-        if !(t.layer_norm_eps.is_finite() && t.layer_norm_eps > 0.0)
-            || !(v.layer_norm_eps.is_finite() && v.layer_norm_eps > 0.0)
-        {
+        let ok = |e: f64| e.is_finite() && e > 0.0;
+        if !ok(t.layer_norm_eps) || !ok(v.layer_norm_eps) {
             return Err(Error::InvalidConfig("layer_norm_eps must be > 0".into()));
         }
         if t.eos_token_id as usize >= t.vocab_size {
