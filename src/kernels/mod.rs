@@ -40,6 +40,7 @@
 //! ```
 
 mod linear;
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod portable;
 pub mod reference;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]

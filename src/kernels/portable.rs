@@ -1,7 +1,7 @@
 //! Portable micro-kernel (native targets and wasm32 without `simd128`): plain Rust over the
 //! packed layout, written so LLVM can vectorise the inner 16-byte loops.
 
-use super::{lane_of_byte, GROUP_BLOCKS, MR, NR, TILE_GROUP_BYTES};
+use super::{GROUP_BLOCKS, MR, NR, TILE_GROUP_BYTES};
 
 /// One `MR x NR` output tile over `groups` groups of packed int8 data (see `PackedQ8`).
 pub(super) fn tile(
@@ -23,8 +23,14 @@ pub(super) fn tile(
             for (r, xv) in xstep.chunks_exact(16).enumerate() {
                 for (c, wv) in wstep.chunks_exact(16).enumerate() {
                     let acc = &mut iacc[r][c];
-                    for (p, (&a, &b)) in xv.iter().zip(wv).enumerate() {
-                        acc[lane_of_byte(p)] += a as i32 * b as i32;
+                    let (Ok(xv), Ok(wv)) = (<&[i8; 16]>::try_from(xv), <&[i8; 16]>::try_from(wv))
+                    else {
+                        continue; // unreachable: chunks_exact(16)
+                    };
+                    // Lane l holds bytes 2l, 2l+1, 8+2l, 9+2l (see `packed_offset`).
+                    for (l, a) in acc.iter_mut().enumerate() {
+                        let p = |i: usize| xv[i] as i32 * wv[i] as i32;
+                        *a += p(2 * l) + p(2 * l + 1) + p(8 + 2 * l) + p(9 + 2 * l);
                     }
                 }
             }
