@@ -257,7 +257,7 @@ fn random_condition(rng: &mut SmallRng, depth: u32) -> serde_json::Value {
 }
 
 fn random_filter(rng: &mut SmallRng) -> Filter {
-    let mut clause = |rng: &mut SmallRng| -> Vec<serde_json::Value> {
+    let clause = |rng: &mut SmallRng| -> Vec<serde_json::Value> {
         (0..rng.gen_range(0..3))
             .map(|_| random_condition(rng, 1))
             .collect()
@@ -365,7 +365,7 @@ fn upsert_replaces_the_embedding_and_metadata_of_an_existing_id() {
     };
     assert_eq!(
         ids(&c.search(&target.embedding, &gold).unwrap()),
-        [target.id.clone()]
+        std::slice::from_ref(&target.id)
     );
 }
 
