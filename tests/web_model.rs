@@ -17,7 +17,10 @@ const WEIGHTS: &[u8] = include_bytes!("../models/tiny-clip/model.safetensors");
 const TOKENIZER: &[u8] = include_bytes!("../models/tiny-clip/tokenizer.json");
 const PREPROCESSOR: &[u8] = include_bytes!("../models/tiny-clip/preprocessor_config.json");
 const IMAGES: [(&str, &[u8]); 3] = [
-    ("gradient.jpg", include_bytes!("fixtures/model/gradient.jpg")),
+    (
+        "gradient.jpg",
+        include_bytes!("fixtures/model/gradient.jpg"),
+    ),
     ("noise.png", include_bytes!("fixtures/model/noise.png")),
     ("checker.png", include_bytes!("fixtures/model/checker.png")),
 ];
@@ -47,7 +50,11 @@ fn check_against_golden(clip: &Clip, bound: f32, label: &str) {
             .iter()
             .map(|x| x.as_u64().expect("id") as u32)
             .collect();
-        assert_eq!(clip.tokenize(text).unwrap(), ids, "{label}: ids of {text:?}");
+        assert_eq!(
+            clip.tokenize(text).unwrap(),
+            ids,
+            "{label}: ids of {text:?}"
+        );
         let got = clip.embed_text(text).unwrap();
         let c = cosine(&got, &floats(&t["embedding"]));
         assert!(c >= bound, "{label}: text {text:?} cosine {c} < {bound}");
@@ -86,7 +93,9 @@ fn hugging_face_layout_in_the_browser_matches_transformers_within_0_9999() {
 
 #[wasm_bindgen_test]
 fn bad_model_bytes_give_typed_errors_in_the_browser() {
-    let e = Clip::from_gguf(&GGUF[..1000]).err().expect("truncated file is refused");
+    let e = Clip::from_gguf(&GGUF[..1000])
+        .err()
+        .expect("truncated file is refused");
     assert_eq!(e.code(), "InvalidModel");
     let e = Clip::from_gguf(b"").err().expect("empty file is refused");
     assert_eq!(e.code(), "InvalidModel");

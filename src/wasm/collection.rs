@@ -278,8 +278,14 @@ impl JsCollection {
         let opts = self.export_options(&dto);
         let items = self.selected(&dto)?;
         let (mut npy, mut index) = (Vec::new(), Vec::new());
-        table::write_npy(items.iter(), self.inner.space(), &opts, &mut npy, &mut index)
-            .map_err(to_js_error)?;
+        table::write_npy(
+            items.iter(),
+            self.inner.space(),
+            &opts,
+            &mut npy,
+            &mut index,
+        )
+        .map_err(to_js_error)?;
         let out = js_sys::Object::new();
         js_sys::Reflect::set(
             &out,

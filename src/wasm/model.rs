@@ -119,4 +119,3 @@ impl JsClipModel {
             .map_err(to_js_error)
     }
 }
-

@@ -3,13 +3,13 @@
 //! Each subcommand lives in its own module beside this file.
 
 #[cfg(not(target_arch = "wasm32"))]
-mod table_cmds;
-#[cfg(not(target_arch = "wasm32"))]
 mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 mod embed;
 #[cfg(not(target_arch = "wasm32"))]
 mod randmodel;
+#[cfg(not(target_arch = "wasm32"))]
+mod table_cmds;
 
 /// Prints an error with its stable code and returns the failure exit code.
 #[cfg(not(target_arch = "wasm32"))]
