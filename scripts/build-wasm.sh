@@ -9,7 +9,7 @@ out=pkg
 size() { printf '%-28s %9d bytes raw, %9d bytes gzip -9\n' "$1" "$(stat -c %s "$2")" "$(gzip -9c "$2" | wc -c)"; }
 
 cargo build --lib --release --target wasm32-unknown-unknown
-raw=target/wasm32-unknown-unknown/release/clipsearch.wasm
+raw=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/clipsearch.wasm
 size "cargo output" "$raw"
 wasm-bindgen --target web --out-dir "$out" --out-name clipsearch "$raw"
 size "after wasm-bindgen" "$out/clipsearch_bg.wasm"
