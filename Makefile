@@ -62,7 +62,7 @@ test-e2e: www
 test-py:
 	@if [ ! -f tests/python/requirements.txt ]; then echo "no Python interop tests yet"; exit 0; fi
 	cargo build --bin clipsearch
-	CLIPSEARCH_BIN=target/debug/clipsearch scripts/run-layer.sh python pytest -- .venv/bin/python -m pytest -q tests/python
+	CLIPSEARCH_BIN=$${CARGO_TARGET_DIR:-target}/debug/clipsearch scripts/run-layer.sh python pytest -- .venv/bin/python -m pytest -q tests/python
 
 clean:
 	rm -rf pkg www/pkg www/models target/test-layers.txt
