@@ -8,6 +8,9 @@
 //!
 //! Lane `j` of every `i32x4` accumulator holds block `j` of the current group of 4 blocks, so a
 //! group ends with one `f32x4` multiply-add per output and no horizontal reduction.
+// The micro-kernels index their accumulator tiles by (row, column) on purpose: the loops are
+// fully unrolled over MR x NR registers, which iterator chains would only obscure.
+#![allow(clippy::needless_range_loop)]
 
 use super::{GROUP_BLOCKS, MR, NR, TILE_GROUP_BYTES};
 use core::arch::wasm32::*;
