@@ -50,7 +50,8 @@ struct ErrorDto {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RejectedDto {
-    row: usize,
+    /// Zero-based file row; `None` when the collection (not the file) refused the item.
+    row: Option<usize>,
     id: Option<String>,
     error: ErrorDto,
 }
@@ -320,7 +321,7 @@ impl JsCollection {
                 .rejected
                 .into_iter()
                 .map(|r| RejectedDto {
-                    row: r.row,
+                    row: Some(r.row),
                     id: r.id,
                     error: ErrorDto {
                         name: r.reason.code(),
@@ -330,13 +331,13 @@ impl JsCollection {
                 .collect(),
             skipped_columns: t.skipped_columns,
         };
-        for (row, item) in t.items.into_iter().enumerate() {
+        for item in t.items {
             let id = item.id.clone();
             match self.inner.upsert(item) {
                 Ok(Upserted::Inserted) => report.inserted += 1,
                 Ok(Upserted::Replaced) => report.replaced += 1,
                 Err(e) => report.rejected.push(RejectedDto {
-                    row,
+                    row: None,
                     id: Some(id),
                     error: ErrorDto {
                         name: e.code(),
