@@ -35,7 +35,7 @@ async function loadModel(url) {
 }
 
 async function addFiles(fileList) {
-  const files = [...fileList].filter((f) => f.size > 0 || true);
+  const files = [...fileList];
   if (!files.length) return;
   const payload = [];
   for (const f of files) {
