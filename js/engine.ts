@@ -1,0 +1,451 @@
+// The side of clipsearch that owns the wasm: a model and (in the primary engine) the collection.
+// It runs inside a Web Worker (worker.ts) or, where there are no workers (Node), in-process.
+// Every public method is one RPC: plain data and typed arrays in, plain data out.
+
+import init, * as wasm from "../pkg/clipsearch.js";
+import { errorInfo, namedError, JsErrorNames } from "./errors.js";
+import type { FailedItem, Metadata, ModelInfo } from "./types.js";
+
+/** One item as the engine receives it (normalised on the calling side). */
+export interface WireItem {
+  /** Index in the caller's array. */
+  index: number;
+  id?: string;
+  url?: string;
+  blob?: Blob;
+  bytes?: Uint8Array;
+  /** File name, the default id of a `File`. */
+  name?: string;
+  metadata?: Metadata;
+}
+
+/** An embedded item handed back by a helper engine (no collection there). */
+export interface EmbeddedItem {
+  index: number;
+  id: string;
+  embedding: Float32Array;
+  metadata: Metadata;
+}
+
+/** Per-call context: progress to the caller and the call's abort signal. */
+export interface CallContext {
+  progress: (p: unknown) => void;
+  signal: AbortSignal;
+}
+
+/** The contract of the wasm ingestion pipeline (issue #5), present once it is merged. */
+type EmbedImagesFn = (
+  model: wasm.ClipModel,
+  items: Array<{ id?: string; url?: string; blob?: Blob; bytes?: Uint8Array; metadata?: Metadata }>,
+  options: {
+    concurrency?: number;
+    timeoutMs?: number;
+    maxAttempts?: number;
+    signal?: AbortSignal;
+    onProgress?: (p: { done: number; failed: number; total: number; bytes: number }) => void;
+    onItem?: (r: { index: number; id: string; embedding: Float32Array; metadata: Metadata }) => void;
+  },
+) => Promise<{
+  embedded: Array<{ index: number; id: string }>;
+  failed: Array<{ index: number; id: string | null; name: string; message: string }>;
+  aborted: boolean;
+}>;
+
+let wasmReady: Promise<void> | null = null;
+let wasmMemory: WebAssembly.Memory | null = null;
+
+/** Instantiates the wasm once per realm (one shared promise: concurrent calls never load twice). */
+export function initWasm(): Promise<void> {
+  wasmReady ??= (async () => {
+    const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown };
+    const url = new URL("../pkg/clipsearch_bg.wasm", import.meta.url);
+    if (g.process?.versions?.node && url.protocol === "file:") {
+      // Node: no fetch of file: URLs; read the module from beside this file.
+      const fsName = "node:fs/promises";
+      const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
+      wasmMemory = (await init({ module_or_path: await fs.readFile(url) })).memory;
+    } else {
+      wasmMemory = (await init({ module_or_path: url })).memory;
+    }
+  })().catch((e) => {
+    wasmReady = null;
+    throw e;
+  });
+  return wasmReady;
+}
+
+interface SavedRecord {
+  bytes: Uint8Array;
+  modelKey: string;
+  savedAt: string;
+  size: number;
+}
+
+const DB_NAME = "clipsearch";
+const STORE = "collections";
+
+function idbOpen(): Promise<IDBDatabase> {
+  if (typeof indexedDB === "undefined") {
+    return Promise.reject(
+      namedError(
+        JsErrorNames.Unsupported,
+        "IndexedDB is not available here (Node?): keep the collection with exportTable('parquet') and importTable() instead",
+      ),
+    );
+  }
+  return new Promise((ok, fail) => {
+    const req = indexedDB.open(DB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(STORE);
+    req.onsuccess = () => ok(req.result);
+    req.onerror = () => fail(req.error);
+  });
+}
+
+async function idbRequest<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) => IDBRequest): Promise<T> {
+  const db = await idbOpen();
+  try {
+    return await new Promise<T>((ok, fail) => {
+      const tx = db.transaction(STORE, mode);
+      const req = f(tx.objectStore(STORE));
+      tx.oncomplete = () => ok(req.result as T);
+      tx.onerror = () => fail(tx.error);
+      tx.onabort = () => fail(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+function abortError(): Error {
+  return namedError("AbortError", "stopped by the signal before this item was embedded");
+}
+
+/** Owns one model and, when primary, the collection. */
+export class Engine {
+  private model: wasm.ClipModel | null = null;
+  private collection: wasm.Collection | null = null;
+  private loading: Promise<ModelInfo> | null = null;
+
+  /** Loads the model from verified bytes (once; a second call returns the same promise). */
+  load(args: { bytes: Uint8Array }): Promise<ModelInfo> {
+    this.loading ??= (async () => {
+      await initWasm();
+      this.model = wasm.ClipModel.fromGguf(args.bytes);
+      return this.model.info as ModelInfo;
+    })().catch((e) => {
+      this.loading = null;
+      throw e;
+    });
+    return this.loading;
+  }
+
+  private requireModel(): wasm.ClipModel {
+    if (!this.model) throw namedError("InvalidArgument", "the model is not loaded yet");
+    return this.model;
+  }
+
+  private col(): wasm.Collection {
+    this.collection ??= new wasm.Collection(this.requireModel().spaceInfo(), undefined);
+    return this.collection;
+  }
+
+  /** Number of items in the collection. */
+  size(): number {
+    return this.collection ? this.collection.size : 0;
+  }
+
+  /** Embeds a text query. */
+  embedText(args: { text: string }): Float32Array {
+    return toF32(this.requireModel().embedText(args.text));
+  }
+
+  /** Embeds an encoded image. */
+  async embedImage(args: { blob?: Blob; bytes?: Uint8Array }): Promise<Float32Array> {
+    return toF32(this.requireModel().embedImage(await bytesOf(args)));
+  }
+
+  /**
+   * Embeds items; with `upsert` (the primary engine) each result goes into the collection and
+   * the HNSW graph is rebuilt when `needsRebuild()` says so; otherwise the embeddings are
+   * returned. Every item ends in `embedded` or `failed`.
+   */
+  async embedItems(
+    args: { items: WireItem[]; upsert: boolean; concurrency?: number; timeoutMs?: number; maxAttempts?: number },
+    ctx: CallContext,
+  ): Promise<{ embedded: EmbeddedItem[] | Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }> {
+    const model = this.requireModel();
+    const { items, upsert } = args;
+    const embedded: EmbeddedItem[] = [];
+    const failed: FailedItem[] = [];
+    const report = (ok: boolean, bytes: number) => ctx.progress({ ok, bytes });
+    const accept = (index: number, id: string, embedding: Float32Array, metadata: Metadata) => {
+      if (upsert) {
+        try {
+          this.col().upsert(id, embedding, metadata);
+        } catch (e) {
+          failed.push({ index, id, ...errorInfo(e) });
+          return false;
+        }
+        embedded.push({ index, id, embedding: EMPTY, metadata });
+      } else {
+        embedded.push({ index, id, embedding, metadata });
+      }
+      return true;
+    };
+
+    const embedImages = (wasm as unknown as { embedImages?: EmbedImagesFn }).embedImages;
+    if (typeof embedImages === "function") {
+      // The wasm ingestion pipeline (fetch with retries, browser decoder, typed failures).
+      let bytesSoFar = 0;
+      const r = await embedImages(
+        model,
+        items.map((it) => ({ id: it.id ?? it.name, url: it.url, blob: it.blob, bytes: it.bytes, metadata: it.metadata })),
+        {
+          concurrency: args.concurrency,
+          timeoutMs: args.timeoutMs,
+          maxAttempts: args.maxAttempts,
+          signal: ctx.signal,
+          onProgress: (p) => {
+            bytesSoFar = p.bytes;
+          },
+          onItem: (r) => {
+            const it = items[r.index];
+            if (it) report(accept(it.index, r.id, toF32(r.embedding), r.metadata ?? it.metadata ?? {}), 0);
+          },
+        },
+      );
+      for (const f of r.failed) {
+        const it = items[f.index];
+        if (it) {
+          failed.push({ index: it.index, id: f.id, name: f.name, message: f.message });
+          report(false, 0);
+        }
+      }
+      ctx.progress({ ok: null, bytes: bytesSoFar });
+    } else {
+      for (const it of items) {
+        const id = it.id ?? (it.url ? safeLocator(it.url) : it.name) ?? null;
+        if (ctx.signal.aborted) {
+          failed.push({ index: it.index, id, ...errorInfo(abortError()) });
+          report(false, 0);
+          continue;
+        }
+        if (it.url !== undefined) {
+          // TODO(lead): URL items go through the wasm `embedImages` pipeline (issue #5) once it
+          // is merged; this build has no fetch pipeline, so they fail with a clear reason.
+          failed.push({
+            index: it.index,
+            id,
+            name: JsErrorNames.Unsupported,
+            message:
+              "URL items need the wasm ingestion pipeline (embedImages), which this build of clipsearch does not have yet; pass a Blob, File or bytes",
+          });
+          report(false, 0);
+          continue;
+        }
+        if (id === null) {
+          failed.push({ index: it.index, id, name: "InvalidArgument", message: `item ${it.index} has no id: give one for Blob and bytes items` });
+          report(false, 0);
+          continue;
+        }
+        let n = 0;
+        try {
+          const bytes = await bytesOf(it);
+          n = bytes.length;
+          const v = toF32(model.embedImage(bytes));
+          report(accept(it.index, id, v, it.metadata ?? {}), n);
+        } catch (e) {
+          failed.push({ index: it.index, id, ...errorInfo(e) });
+          report(false, n);
+        }
+      }
+    }
+    if (upsert) this.maybeRebuild(ctx);
+    return { embedded, failed, size: this.size() };
+  }
+
+  /** Upserts embeddings computed by a helper engine; rebuilds the graph when it pays off. */
+  upsertEmbedded(args: { items: EmbeddedItem[] }, ctx: CallContext): { embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number } {
+    const embedded: Array<{ index: number; id: string }> = [];
+    const failed: FailedItem[] = [];
+    const c = this.col();
+    for (const it of args.items) {
+      try {
+        c.upsert(it.id, it.embedding, it.metadata);
+        embedded.push({ index: it.index, id: it.id });
+      } catch (e) {
+        failed.push({ index: it.index, id: it.id, ...errorInfo(e) });
+      }
+    }
+    this.maybeRebuild(ctx);
+    return { embedded, failed, size: this.size() };
+  }
+
+  private maybeRebuild(ctx: CallContext) {
+    const c = this.collection;
+    if (c && c.needsRebuild()) {
+      ctx.progress({ index: true });
+      c.rebuild();
+    }
+  }
+
+  /** Text search. */
+  searchText(args: { text: string; options?: unknown }): unknown[] {
+    const q = this.requireModel().embedText(args.text);
+    return this.collection ? this.collection.search(q, args.options) : [];
+  }
+
+  /** Image search from encoded bytes. */
+  async searchImage(args: { blob?: Blob; bytes?: Uint8Array; options?: unknown }): Promise<unknown[]> {
+    const q = this.requireModel().embedImage(await bytesOf(args));
+    return this.collection ? this.collection.search(q, args.options) : [];
+  }
+
+  /** Search by a raw embedding. */
+  searchVector(args: { vector: Float32Array; options?: unknown }): unknown[] {
+    return this.collection ? this.collection.search(args.vector, args.options) : [];
+  }
+
+  /** "More like this". */
+  searchSimilar(args: { id: string; options?: unknown }): unknown[] {
+    if (!this.collection) throw namedError("UnknownId", `no item with id ${JSON.stringify(args.id)}: the collection is empty`);
+    return this.collection.searchById(args.id, args.options);
+  }
+
+  /** Recommendation by positive and negative examples. */
+  recommend(args: { query: { positive: unknown[]; negative?: unknown[] }; options?: unknown }): unknown[] {
+    const q = {
+      positive: args.query.positive.map(plainExample),
+      negative: (args.query.negative ?? []).map(plainExample),
+    };
+    return this.col().recommend(q, args.options);
+  }
+
+  /** Removes items; returns how many existed. */
+  remove(args: { ids: string[] }): { removed: number; size: number } {
+    const removed = this.collection ? this.collection.remove(args.ids) : 0;
+    return { removed, size: this.size() };
+  }
+
+  /** The ids of all items, in insertion order. */
+  ids(): string[] {
+    return this.collection ? this.collection.ids() : [];
+  }
+
+  /** One item or null. */
+  get(args: { id: string }): unknown {
+    const it = this.collection ? (this.collection.get(args.id) as { embedding: number[] } | undefined) : undefined;
+    return it ? { ...it, embedding: Float32Array.from(it.embedding) } : null;
+  }
+
+  /** Exports the collection as Parquet, Qdrant or NPY. */
+  exportTable(args: { format: string; options?: Record<string, unknown> }): unknown {
+    const c = this.col();
+    const options = { createdAt: new Date().toISOString(), ...(args.options ?? {}) };
+    switch (args.format) {
+      case "parquet":
+        return c.exportParquet(options);
+      case "qdrant": {
+        const q = c.exportQdrant(options) as { createCollection: unknown; pointsNdjson: string };
+        return {
+          createCollection: typeof q.createCollection === "string" ? q.createCollection : JSON.stringify(q.createCollection),
+          pointsNdjson: q.pointsNdjson,
+        };
+      }
+      case "npy": {
+        const n = c.exportNpy(options) as unknown as { npy: Uint8Array; index: string };
+        return { npy: n.npy, index: n.index };
+      }
+      default:
+        throw namedError("InvalidArgument", `unknown export format ${JSON.stringify(args.format)}: use "parquet", "qdrant" or "npy"`);
+    }
+  }
+
+  /** Imports a Parquet table (upsert by id). */
+  importTable(args: { bytes: Uint8Array; options?: unknown }, ctx: CallContext): unknown {
+    const report = this.col().importParquet(args.bytes, args.options) as Record<string, unknown>;
+    this.maybeRebuild(ctx);
+    return { ...report, size: this.size() };
+  }
+
+  /** Empties the collection (the saved copy stays until the next `save`). */
+  clear(): { size: number } {
+    this.collection = null;
+    return { size: 0 };
+  }
+
+  /** Saves the collection in IndexedDB under `name`. */
+  async save(args: { name: string }): Promise<{ size: number; bytes: number }> {
+    const c = this.col();
+    const bytes = c.toBytes();
+    const rec: SavedRecord = {
+      bytes,
+      modelKey: (this.requireModel().info as ModelInfo).key,
+      savedAt: new Date().toISOString(),
+      size: c.size,
+    };
+    await idbRequest("readwrite", (s) => s.put(rec, args.name));
+    return { size: rec.size, bytes: bytes.length };
+  }
+
+  /**
+   * Restores the collection saved under `name`; `{ found: false }` when there is none. Throws
+   * `ModelMismatch` when it was made with another model.
+   */
+  async restore(args: { name: string }): Promise<{ found: boolean; size: number }> {
+    const rec = await idbRequest<SavedRecord | undefined>("readonly", (s) => s.get(args.name));
+    if (!rec) return { found: false, size: this.size() };
+    const key = (this.requireModel().info as ModelInfo).key;
+    if (rec.modelKey !== key) {
+      throw namedError(
+        "ModelMismatch",
+        `the collection saved as ${JSON.stringify(args.name)} was made with model ${rec.modelKey}, but ${key} is loaded: load that model, or use another name`,
+      );
+    }
+    this.collection = wasm.Collection.fromBytes(rec.bytes);
+    return { found: true, size: this.size() };
+  }
+
+  /** Deletes the saved collection `name`. */
+  async deleteSaved(args: { name: string }): Promise<void> {
+    await idbRequest("readwrite", (s) => s.delete(args.name));
+  }
+
+  /** Bytes of this engine's wasm linear memory (its model, collection and scratch space). */
+  memory(): number {
+    return wasmMemory ? wasmMemory.buffer.byteLength : 0;
+  }
+
+  /** Releases the wasm objects. */
+  dispose(): void {
+    this.collection?.free();
+    this.model?.free();
+    this.collection = null;
+    this.model = null;
+    this.loading = null;
+  }
+}
+
+const EMPTY = new Float32Array(0);
+
+function toF32(v: Float32Array | number[] | ArrayLike<number>): Float32Array {
+  return v instanceof Float32Array ? v : Float32Array.from(v as ArrayLike<number>);
+}
+
+function plainExample(e: unknown): unknown {
+  return typeof e === "string" ? e : Array.from(e as ArrayLike<number>);
+}
+
+async function bytesOf(x: { blob?: Blob; bytes?: Uint8Array }): Promise<Uint8Array> {
+  if (x.bytes) return x.bytes instanceof Uint8Array ? x.bytes : new Uint8Array(x.bytes as ArrayBuffer);
+  if (x.blob) return new Uint8Array(await x.blob.arrayBuffer());
+  throw namedError("InvalidArgument", "give the image as a Blob, File or bytes");
+}
+
+function safeLocator(url: string): string {
+  try {
+    return wasm.locator(url);
+  } catch {
+    return wasm.redactUrl(url);
+  }
+}

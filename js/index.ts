@@ -1,0 +1,481 @@
+// clipsearch: private, client-side image search. The high-level API; the wasm runs in a module
+// Web Worker (worker.ts) by default, in-process where there are no workers (Node).
+
+import { Engine, type EmbeddedItem, type WireItem } from "./engine.js";
+import { namedError, JsErrorNames } from "./errors.js";
+import { loadModelBytes, clearModelCache, type LoadedModel } from "./loader.js";
+import { LocalChannel, WorkerChannel, type Channel } from "./rpc.js";
+import type {
+  AddImagesOptions,
+  AddImagesResult,
+  CreateOptions,
+  ExportOptions,
+  FailedItem,
+  ImageItem,
+  ImportReport,
+  IngestProgress,
+  ModelInfo,
+  NpyExport,
+  QdrantExport,
+  RecommendQuery,
+  SearchHit,
+  SearchOptions,
+} from "./types.js";
+
+export type * from "./types.js";
+export { JsErrorNames, clearModelCache };
+
+/** Items per RPC batch during ingestion: small enough for even work sharing and steady progress. */
+const BATCH = 8;
+
+/** In-flight model loads by URL: two early `create` calls for one model share one download. */
+const inflight = new Map<string, Promise<LoadedModel>>();
+
+function defaultWorkers(): number {
+  const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  return Math.max(1, Math.min(hc, 4));
+}
+
+function hasWorker(): boolean {
+  return typeof Worker !== "undefined";
+}
+
+function spawnChannel(): Channel {
+  // The literal `new Worker(new URL("./worker.js", import.meta.url), { type: "module" })` form
+  // lets bundlers (Vite, webpack 5, Parcel) find and emit the worker.
+  const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "clipsearch" });
+  return new WorkerChannel(w);
+}
+
+function toImageBytes(img: Blob | Uint8Array | ArrayBuffer): { blob?: Blob; bytes?: Uint8Array } {
+  if (typeof Blob !== "undefined" && img instanceof Blob) return { blob: img };
+  if (img instanceof Uint8Array) return { bytes: img };
+  if (img instanceof ArrayBuffer) return { bytes: new Uint8Array(img) };
+  throw namedError("InvalidArgument", "give the image as a Blob, File, Uint8Array or ArrayBuffer");
+}
+
+/**
+ * Private image search in the browser (or Node): CLIP embeddings and an HNSW index, all
+ * client-side.
+ *
+ * ```ts
+ * const cs = await ClipSearch.open("photos", { model: "/models/clip-vit-b32.gguf", manifest: "/models/manifest.json" });
+ * await cs.addImages([...files].map((file) => ({ file })));
+ * const hits = await cs.searchText("a dog on a beach", { k: 12 });
+ * await cs.save();
+ * ```
+ */
+export class ClipSearch {
+  private primary: Channel;
+  private helpers: Channel[] = [];
+  private helpersReady: Promise<Channel[]> | null = null;
+  private _size = 0;
+  private disposed = false;
+
+  private constructor(
+    primary: Channel,
+    /** Facts about the loaded model. */
+    readonly info: ModelInfo,
+    private readonly opts: CreateOptions & { workers: number; useWorker: boolean },
+    /** The IndexedDB name used by {@link ClipSearch.save}. */
+    readonly name: string,
+  ) {
+    this.primary = primary;
+  }
+
+  /**
+   * Loads the model and starts the worker. Resolves once the model is ready.
+   *
+   * @param options - the model (URL or bytes), its manifest, progress callback, worker count.
+   * @returns a ready `ClipSearch` with an empty collection.
+   * @throws `HttpError`, `NotFound`, `NetworkError` (download), `ChecksumMismatch` (bytes differ
+   *   from the manifest), `InvalidModel` and the other model errors (bad file), `ModelMismatch`
+   *   (the file is not the manifest's model), `WorkerError` (the worker could not start).
+   */
+  static async create(options: CreateOptions): Promise<ClipSearch> {
+    const useWorker = options.useWorker ?? hasWorker();
+    const workers = options.textOnly || !useWorker ? 1 : Math.max(1, Math.floor(options.workers ?? defaultWorkers()));
+    const loaded = await ClipSearch.loadShared(options);
+    const primary = useWorker ? spawnChannel() : new LocalChannel(new Engine());
+    try {
+      options.onProgress?.({ status: "loading", file: loaded.file });
+      const info = await primary.call<ModelInfo>("load", { bytes: loaded.bytes }, { transfer: useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] });
+      if (loaded.entry && loaded.entry.modelKey && loaded.entry.modelKey !== info.key) {
+        throw namedError(
+          "ModelMismatch",
+          `the model ${loaded.file} has key ${info.key} but the manifest says ${loaded.entry.modelKey}: regenerate the manifest`,
+        );
+      }
+      if (options.textOnly && !info.hasText) {
+        throw namedError("TowerNotLoaded", `textOnly needs the text tower, but ${loaded.file} holds only the ${info.towers} tower`);
+      }
+      const cs = new ClipSearch(primary, info, { ...options, workers, useWorker }, options.name ?? "default");
+      options.onProgress?.({ status: "ready", file: loaded.file, info, workers });
+      return cs;
+    } catch (e) {
+      primary.terminate();
+      throw e;
+    }
+  }
+
+  /**
+   * Like {@link ClipSearch.create}, then restores the collection saved under `name` (if any).
+   * {@link ClipSearch.save} saves it there again.
+   *
+   * @throws what `create` throws; `ModelMismatch` when the saved collection was made with
+   *   another model; `Unsupported` without IndexedDB (Node).
+   */
+  static async open(name: string, options: CreateOptions): Promise<ClipSearch> {
+    const cs = await ClipSearch.create({ ...options, name });
+    try {
+      const r = await cs.primary.call<{ found: boolean; size: number }>("restore", { name });
+      cs._size = r.size;
+      return cs;
+    } catch (e) {
+      await cs.dispose();
+      throw e;
+    }
+  }
+
+  /** One shared download per model URL: concurrent `create` calls never fetch twice. */
+  private static loadShared(options: CreateOptions): Promise<LoadedModel> {
+    const m = options.model;
+    if (!(typeof m === "string" || m instanceof URL)) {
+      // Bytes: copy, because they are transferred to the worker.
+      // Bytes: copied, because the copy is transferred to the worker.
+      return loadModelBytes({ ...options, model: m instanceof ArrayBuffer ? new Uint8Array(m.slice(0)) : new Uint8Array(m) });
+    }
+    const key = `${String(m)}#${options.sha256 ?? ""}`;
+    let p = inflight.get(key);
+    if (!p) {
+      p = loadModelBytes(options).finally(() => inflight.delete(key));
+      inflight.set(key, p);
+      return p;
+    }
+    // A second early caller shares the download; it gets its own copy of the bytes.
+    return p.then((l) => ({ ...l, bytes: l.bytes.slice() }));
+  }
+
+  /** Items in the collection. */
+  get size(): number {
+    return this._size;
+  }
+
+  /** Workers used for ingestion (the primary included). */
+  get workers(): number {
+    return this.opts.workers;
+  }
+
+  private check() {
+    if (this.disposed) throw namedError(JsErrorNames.Disposed, "this ClipSearch was disposed");
+  }
+
+  /** Starts the extra ingestion workers once (one shared promise), each with its own model. */
+  private ensureHelpers(n: number): Promise<Channel[]> {
+    if (this.helpers.length >= n) return Promise.resolve(this.helpers.slice(0, n));
+    const prev = this.helpersReady ?? Promise.resolve([] as Channel[]);
+    const next = prev.then(async (have) => {
+      const extra = n - have.length;
+      if (extra <= 0) return have;
+      const started = await Promise.all(
+        Array.from({ length: extra }, async () => {
+          // Cache hit in browsers (the bytes were verified and cached by `create`).
+          const loaded = await ClipSearch.loadShared({ ...this.opts, onProgress: undefined });
+          const ch = spawnChannel();
+          try {
+            await ch.call("load", { bytes: loaded.bytes }, { transfer: [loaded.bytes.buffer as ArrayBuffer] });
+          } catch (e) {
+            ch.terminate();
+            throw e;
+          }
+          return ch;
+        }),
+      );
+      this.helpers = [...have, ...started];
+      return this.helpers;
+    });
+    this.helpersReady = next.catch((e) => {
+      this.helpersReady = null;
+      throw e;
+    });
+    return next.then((all) => all.slice(0, n));
+  }
+
+  /**
+   * Embeds images and adds them to the collection (an existing id is replaced). Items are
+   * shared among the workers; every item ends in `embedded` or in `failed` with a reason.
+   *
+   * @param items - `{ id?, url | blob | file | bytes, metadata? }` each.
+   * @param options - `signal` to stop, `concurrency` (workers used), `onProgress`.
+   * @returns which items were embedded and which failed (with `name` and `message`).
+   * @throws `TowerNotLoaded` in text-only mode; `WorkerError`, `Disposed`. Per-item problems
+   *   (`ImageDecode`, `NotAnImage`, `AbortError`, ...) are reported in `failed`, not thrown.
+   */
+  async addImages(items: ImageItem[], options: AddImagesOptions = {}): Promise<AddImagesResult> {
+    this.check();
+    if (this.opts.textOnly || !this.info.hasVision) {
+      throw namedError("TowerNotLoaded", "this ClipSearch was created text-only: create it with a model that has the vision tower to add images");
+    }
+    const failed: FailedItem[] = [];
+    const embedded: Array<{ index: number; id: string }> = [];
+    const wire: WireItem[] = [];
+    items.forEach((it, index) => {
+      const sources = [it.url, it.blob, it.file, it.bytes].filter((s) => s !== undefined).length;
+      if (sources !== 1) {
+        failed.push({
+          index,
+          id: it.id ?? null,
+          name: "InvalidArgument",
+          message: `item ${index} must have exactly one of url, blob, file or bytes (it has ${sources})`,
+        });
+        return;
+      }
+      const bytes = it.bytes === undefined ? undefined : it.bytes instanceof Uint8Array ? it.bytes : new Uint8Array(it.bytes);
+      wire.push({
+        index,
+        id: it.id,
+        url: it.url,
+        blob: it.blob ?? it.file,
+        bytes,
+        name: it.file?.name,
+        metadata: it.metadata,
+      });
+    });
+
+    const total = items.length;
+    let bytesRead = 0;
+    const progress: IngestProgress = { status: "embed", done: 0, failed: failed.length, total, bytes: 0 };
+    const emit = (status: IngestProgress["status"]) => options.onProgress?.({ ...progress, status });
+    const onWorkerProgress = (p: { ok?: boolean | null; bytes?: number; index?: boolean }) => {
+      if (p.index) return emit("index");
+      if (p.ok === true) progress.done++;
+      else if (p.ok === false) progress.failed++;
+      bytesRead += p.bytes ?? 0;
+      progress.bytes = bytesRead;
+      emit("embed");
+    };
+
+    const signal = options.signal;
+    const batches: WireItem[][] = [];
+    for (let i = 0; i < wire.length; i += BATCH) batches.push(wire.slice(i, i + BATCH));
+    const wanted = Math.max(1, Math.min(options.concurrency ?? this.opts.workers, this.opts.workers, batches.length));
+    const channels = [this.primary, ...(wanted > 1 ? await this.ensureHelpers(wanted - 1) : [])];
+
+    const common = { timeoutMs: options.timeoutMs, maxAttempts: options.maxAttempts };
+    const run = async (ch: Channel) => {
+      for (;;) {
+        const batch = batches.shift();
+        if (!batch) return;
+        if (signal?.aborted) {
+          for (const it of batch) {
+            failed.push({ index: it.index, id: it.id ?? null, name: "AbortError", message: "stopped by the signal before this item was embedded" });
+            progress.failed++;
+          }
+          emit("embed");
+          continue;
+        }
+        if (ch === this.primary) {
+          const r = await ch.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
+            "embedItems",
+            { items: batch, upsert: true, ...common },
+            { onProgress: onWorkerProgress, signal },
+          );
+          embedded.push(...r.embedded.map(({ index, id }) => ({ index, id })));
+          failed.push(...r.failed);
+          this._size = r.size;
+        } else {
+          const r = await ch.call<{ embedded: EmbeddedItem[]; failed: FailedItem[] }>(
+            "embedItems",
+            { items: batch, upsert: false, ...common },
+            { onProgress: onWorkerProgress, signal },
+          );
+          failed.push(...r.failed);
+          // Into the collection (in the primary worker); embeddings are transferred, not copied.
+          const u = await this.primary.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
+            "upsertEmbedded",
+            { items: r.embedded },
+            { transfer: r.embedded.map((e) => e.embedding.buffer as ArrayBuffer), onProgress: onWorkerProgress },
+          );
+          embedded.push(...u.embedded);
+          failed.push(...u.failed);
+          progress.failed += u.failed.length;
+          progress.done -= u.failed.length;
+          this._size = u.size;
+        }
+      }
+    };
+    await Promise.all(channels.map(run));
+    embedded.sort((a, b) => a.index - b.index);
+    failed.sort((a, b) => a.index - b.index);
+    return { embedded, failed, aborted: signal?.aborted ?? false, size: this._size };
+  }
+
+  /**
+   * Text-to-image search.
+   *
+   * @param query - free text (truncated to CLIP's 77 tokens).
+   * @param options - `k` (default 10), `minScore`, `filter` on metadata.
+   * @returns hits `{ id, score, metadata }`, best first; `[]` for an empty collection.
+   * @throws `TowerNotLoaded` (vision-only model), `InvalidFilter`.
+   */
+  async searchText(query: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.check();
+    return this.primary.call("searchText", { text: query, options });
+  }
+
+  /**
+   * Image-to-image search from an encoded image.
+   *
+   * @param image - a `Blob`/`File` or the encoded bytes (JPEG, PNG, WebP, GIF, BMP).
+   * @param options - `k`, `minScore`, `filter`.
+   * @returns hits, best first.
+   * @throws `ImageDecode`, `NotAnImage`, `EmptyInput`, `ImageTooLarge`, `TowerNotLoaded`.
+   */
+  async searchImage(image: Blob | Uint8Array | ArrayBuffer, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.check();
+    return this.primary.call("searchImage", { ...toImageBytes(image), options });
+  }
+
+  /**
+   * Search with an embedding you already have (e.g. from {@link ClipSearch.embedText}).
+   *
+   * @throws `DimensionMismatch`, `InvalidVector`.
+   */
+  async searchVector(vector: Float32Array, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.check();
+    return this.primary.call("searchVector", { vector, options });
+  }
+
+  /**
+   * "More like this": the items most similar to item `id`, itself excluded.
+   *
+   * @throws `UnknownId` when there is no such item.
+   */
+  async searchSimilar(id: string, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.check();
+    return this.primary.call("searchSimilar", { id, options });
+  }
+
+  /**
+   * Recommendation: items like the `positive` examples and unlike the `negative` ones (ids or
+   * embeddings; Qdrant's average-vector strategy). Examples given by id are not returned.
+   *
+   * @throws `UnknownId`, `InvalidArgument` (no positive example), `DimensionMismatch`.
+   */
+  async recommend(query: RecommendQuery, options: SearchOptions = {}): Promise<SearchHit[]> {
+    this.check();
+    return this.primary.call("recommend", { query, options });
+  }
+
+  /**
+   * Embeds a text query: an L2-normalised `Float32Array` of the model's dimension.
+   *
+   * @throws `TowerNotLoaded` for a vision-only model.
+   */
+  async embedText(text: string): Promise<Float32Array> {
+    this.check();
+    return this.primary.call("embedText", { text });
+  }
+
+  /**
+   * Embeds an encoded image: an L2-normalised `Float32Array`.
+   *
+   * @throws `ImageDecode`, `NotAnImage`, `EmptyInput`, `ImageTooLarge`, `TowerNotLoaded`.
+   */
+  async embedImage(image: Blob | Uint8Array | ArrayBuffer): Promise<Float32Array> {
+    this.check();
+    return this.primary.call("embedImage", toImageBytes(image));
+  }
+
+  /**
+   * Removes items by id.
+   *
+   * @returns how many of them existed.
+   */
+  async remove(ids: string | string[]): Promise<number> {
+    this.check();
+    const r = await this.primary.call<{ removed: number; size: number }>("remove", { ids: Array.isArray(ids) ? ids : [ids] });
+    this._size = r.size;
+    return r.removed;
+  }
+
+  /** The ids of all items, in insertion order. */
+  async ids(): Promise<string[]> {
+    this.check();
+    return this.primary.call("ids");
+  }
+
+  /** One item `{ id, embedding, metadata }`, or `null`. */
+  async get(id: string): Promise<{ id: string; embedding: Float32Array; metadata: Record<string, unknown> } | null> {
+    this.check();
+    return this.primary.call("get", { id });
+  }
+
+  /**
+   * Exports the collection's embeddings (never the images): Parquet bytes, Qdrant request
+   * bodies, or an NPY array with a JSON index. Presigned query strings never appear.
+   *
+   * @param format - `"parquet"`, `"qdrant"` or `"npy"`.
+   * @param options - `idColumns`, `createdAt`, `rowGroupSize`, `ids` (a selection).
+   * @throws `InvalidArgument` (unknown format or option).
+   */
+  exportTable(format: "parquet", options?: ExportOptions): Promise<Uint8Array>;
+  exportTable(format: "qdrant", options?: ExportOptions): Promise<QdrantExport>;
+  exportTable(format: "npy", options?: ExportOptions): Promise<NpyExport>;
+  async exportTable(format: "parquet" | "qdrant" | "npy", options: ExportOptions = {}): Promise<Uint8Array | QdrantExport | NpyExport> {
+    this.check();
+    return this.primary.call("exportTable", { format, options });
+  }
+
+  /**
+   * Imports a Parquet table written by `exportTable("parquet")` (or any table with an id column
+   * and a float32 `embedding` column of the model's dimension), upserting by id.
+   *
+   * @returns counts and the rows refused, with reasons.
+   * @throws `ModelMismatch` (the table records another model), `DimensionMismatch`, `InvalidData`.
+   */
+  async importTable(bytes: Uint8Array | ArrayBuffer | Blob, options: { idColumn?: string; embeddingColumn?: string; normalize?: boolean } = {}): Promise<ImportReport> {
+    this.check();
+    const b = typeof Blob !== "undefined" && bytes instanceof Blob ? new Uint8Array(await bytes.arrayBuffer()) : bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes as ArrayBuffer);
+    const r = await this.primary.call<ImportReport>("importTable", { bytes: b, options });
+    this._size = r.size;
+    return r;
+  }
+
+  /**
+   * Saves the collection in IndexedDB under this instance's name (or `name`);
+   * {@link ClipSearch.open} restores it.
+   *
+   * @throws `Unsupported` without IndexedDB (Node), `QuotaExceededError`.
+   */
+  async save(name: string = this.name): Promise<void> {
+    this.check();
+    await this.primary.call("save", { name });
+  }
+
+  /** Empties the collection (and deletes its saved copy when `deleteSaved` is true). */
+  async clear(options: { deleteSaved?: boolean } = {}): Promise<void> {
+    this.check();
+    await this.primary.call("clear");
+    if (options.deleteSaved) await this.primary.call("deleteSaved", { name: this.name });
+    this._size = 0;
+  }
+
+  /**
+   * Wasm linear memory of each started engine in bytes: the primary first, then the extra
+   * ingestion workers. (In-process mode: the one engine of this realm.)
+   */
+  async memoryUsage(): Promise<number[]> {
+    this.check();
+    return Promise.all([this.primary, ...this.helpers].map((c) => c.call<number>("memory")));
+  }
+
+  /** Stops the workers and frees the wasm memory. Later calls throw `Disposed`. */
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const h of this.helpers) h.terminate();
+    this.helpers = [];
+    this.primary.terminate();
+  }
+}

@@ -1,0 +1,233 @@
+// Public types of the clipsearch package. Every object here crosses the worker boundary by
+// structured clone, so they hold plain data, typed arrays and Blobs only.
+
+/** Metadata stored with an item: any JSON object. Searchable with a {@link Filter}. */
+export type Metadata = Record<string, unknown>;
+
+/**
+ * A metadata filter, modelled on Qdrant's: `must` (and), `should` (or), `mustNot` (not), each a
+ * list of conditions such as `{ key: "city", match: { value: "London" } }`,
+ * `{ key: "year", range: { gte: 2020 } }`, `{ key: "tags", match: { any: ["cat"] } }` or
+ * `{ key: "hidden", exists: true }`, or a nested filter.
+ */
+export interface Filter {
+  must?: Condition[];
+  should?: Condition[];
+  mustNot?: Condition[];
+}
+
+/** One condition of a {@link Filter}. */
+export type Condition =
+  | Filter
+  | { key: string; match: { value: string | number | boolean } | { any: Array<string | number | boolean> } }
+  | { key: string; range: { gt?: number; gte?: number; lt?: number; lte?: number } }
+  | { key: string; exists: boolean };
+
+/** Search options. Scores are cosine similarities of L2-normalised CLIP embeddings. */
+export interface SearchOptions {
+  /** How many results at most (default 10). */
+  k?: number;
+  /** Drop results whose score is below this. */
+  minScore?: number;
+  /** Keep only items whose metadata passes this filter. */
+  filter?: Filter;
+}
+
+/** One search result, best first. */
+export interface SearchHit {
+  id: string;
+  /** Cosine similarity in [-1, 1]. */
+  score: number;
+  metadata: Metadata;
+}
+
+/**
+ * An image to add. Exactly one source: `url` (fetched by the wasm ingestion pipeline), `blob`
+ * or `file` (a `Blob`/`File`, e.g. from a drop or an `<input type=file>`), or `bytes` (encoded
+ * JPEG/PNG/WebP/GIF/BMP).
+ *
+ * The id defaults to the URL's locator (`s3://bucket/key`, or the URL without its query
+ * string) for URLs and to the file name for `File`s; `Blob`s and `bytes` need an explicit id.
+ */
+export interface ImageItem {
+  id?: string;
+  url?: string;
+  blob?: Blob;
+  file?: File;
+  bytes?: Uint8Array | ArrayBuffer;
+  metadata?: Metadata;
+}
+
+/** Progress of {@link ClipSearch.addImages}. */
+export interface IngestProgress {
+  status: "embed" | "index";
+  /** Items embedded so far. */
+  done: number;
+  /** Items that failed so far. */
+  failed: number;
+  /** Items in this call. */
+  total: number;
+  /** Encoded image bytes read so far. */
+  bytes: number;
+}
+
+/** Options of {@link ClipSearch.addImages}. */
+export interface AddImagesOptions {
+  /** Stops the call promptly; items not finished are reported as failed with `AbortError`. */
+  signal?: AbortSignal;
+  /**
+   * How many workers embed at once (default: the `workers` given to `create`, at most the
+   * number of items). Each worker holds its own model instance.
+   */
+  concurrency?: number;
+  /** Called after every item and when the index is rebuilt. */
+  onProgress?: (p: IngestProgress) => void;
+  /** Per-request timeout for URL items, milliseconds (URL ingestion only). */
+  timeoutMs?: number;
+  /** Attempts per URL item, retries included (URL ingestion only). */
+  maxAttempts?: number;
+}
+
+/** An item that could not be added, with the reason. */
+export interface FailedItem {
+  /** Index in the array given to `addImages`. */
+  index: number;
+  id: string | null;
+  /** Stable error name, e.g. `ImageDecode`, `NotAnImage`, `UrlExpired`, `AbortError`. */
+  name: string;
+  message: string;
+}
+
+/** What {@link ClipSearch.addImages} did: every item is either embedded or failed. */
+export interface AddImagesResult {
+  embedded: Array<{ index: number; id: string }>;
+  failed: FailedItem[];
+  /** Whether the signal stopped the call. */
+  aborted: boolean;
+  /** Items in the collection afterwards. */
+  size: number;
+}
+
+/** Model loading progress, named as transformers.js names them. */
+export type LoadProgress =
+  | { status: "initiate"; file: string; total: number }
+  | { status: "download"; file: string; total: number; cached: boolean }
+  | { status: "progress"; file: string; loaded: number; total: number; progress: number }
+  | { status: "done"; file: string; loaded: number; total: number; cached: boolean }
+  | { status: "verify"; file: string }
+  | { status: "loading"; file: string }
+  | { status: "ready"; file: string; info: ModelInfo; workers: number };
+
+/** One model file in a manifest (`models/manifest.json`). */
+export interface ManifestEntry {
+  /** File name, matched against the last path segment of the model URL. */
+  file: string;
+  /** Size in bytes. */
+  size: number;
+  /** Lower-case hex sha256 of the file. */
+  sha256: string;
+  /** The model key (`ClipModel.info.key`); collections record it. */
+  modelKey: string;
+  /** `both`, `text` or `vision`. */
+  towers: string;
+  name?: string;
+}
+
+/** A model manifest: `{ models: [...] }`. */
+export interface Manifest {
+  models: ManifestEntry[];
+}
+
+/** Facts about the loaded model (`ClipModel.info`). */
+export interface ModelInfo {
+  key: string;
+  space: string;
+  name: string;
+  dim: number;
+  quantization: string;
+  towers: string;
+  hasText: boolean;
+  hasVision: boolean;
+  imageSize: number | null;
+}
+
+/** Options of {@link ClipSearch.create}. */
+export interface CreateOptions {
+  /**
+   * The model: a URL (string or `URL`) of a clipsearch GGUF file, or its bytes. A URL is fetched
+   * with streaming progress, checked against the manifest (when given) and cached.
+   */
+  model: string | URL | Uint8Array | ArrayBuffer;
+  /**
+   * The manifest listing the model file's size and sha256: a URL, or the parsed object. With it
+   * the download total is known from the start and the bytes are verified before use.
+   */
+  manifest?: string | URL | Manifest;
+  /** Expected sha256 of the model (hex), when there is no manifest. */
+  sha256?: string;
+  /**
+   * Search-only page: one worker, no image ingestion; the model may be a text-tower file
+   * (`clipsearch convert --tower text`).
+   */
+  textOnly?: boolean;
+  /** Loading progress. */
+  onProgress?: (p: LoadProgress) => void;
+  /**
+   * Workers used for ingestion, each with its own model instance (default
+   * `min(navigator.hardwareConcurrency, 4)`; 1 in text-only mode). The collection lives in the
+   * first. Extra workers start on the first `addImages`.
+   */
+  workers?: number;
+  /**
+   * Run the wasm in a Web Worker (default: `true` where `Worker` exists). Without workers
+   * (Node, or `false`) everything runs in-process.
+   */
+  useWorker?: boolean;
+  /** Persistent model cache (Cache API): default `true` where available. */
+  cache?: boolean;
+  /** The collection's name in IndexedDB for `save()` (default `"default"`). */
+  name?: string;
+}
+
+/** Export formats of {@link ClipSearch.exportTable}. */
+export type ExportFormat = "parquet" | "qdrant" | "npy";
+
+/** Options of {@link ClipSearch.exportTable}. */
+export interface ExportOptions {
+  /** Id columns: `locator` (default) and/or `id`. */
+  idColumns?: string[];
+  /** ISO timestamp recorded in the file (default: now). */
+  createdAt?: string;
+  /** Parquet row group size. */
+  rowGroupSize?: number;
+  /** Export only these ids. */
+  ids?: string[];
+}
+
+/** Qdrant export: request bodies for `PUT /collections/{name}` and `PUT .../points` (NDJSON). */
+export interface QdrantExport {
+  createCollection: string;
+  pointsNdjson: string;
+}
+
+/** NPY export: a float32 `[n, dim]` array and a JSON index of ids and metadata by row. */
+export interface NpyExport {
+  npy: Uint8Array;
+  index: string;
+}
+
+/** What {@link ClipSearch.importTable} did. */
+export interface ImportReport {
+  inserted: number;
+  replaced: number;
+  rejected: Array<{ row: number | null; id: string | null; error: { name: string; message: string } }>;
+  skippedColumns: string[];
+  /** Items in the collection afterwards. */
+  size: number;
+}
+
+/** A recommendation query: examples by id or by embedding. */
+export interface RecommendQuery {
+  positive: Array<string | Float32Array | number[]>;
+  negative?: Array<string | Float32Array | number[]>;
+}
