@@ -6,12 +6,13 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 # Unit and integration tests share the machine's two cores with the browser layers.
 export RUST_BACKTRACE ?= 1
 
-.PHONY: help setup setup-demo wasm www demo test test-native test-wasm test-e2e test-py lint model bench clean
+.PHONY: help setup setup-demo wasm www demo test test-native test-wasm test-e2e test-npm test-py lint model bench clean package manifest
 
 help:
 	@echo "make demo   - install what is needed, build, serve the demo at http://127.0.0.1:$(PORT)"
 	@echo "make test   - install what is needed and run every test layer"
 	@echo "make wasm   - build the browser package into pkg/"
+	@echo "make package - the npm package: wasm + TypeScript layer -> npm-pack/clipsearch.tgz"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings for native and wasm32"
 
 setup:
@@ -22,6 +23,18 @@ setup-demo:
 
 wasm:
 	scripts/build-wasm.sh
+
+# models/manifest.json (size, sha256, model key of each models/*.gguf) for the npm loader.
+manifest:
+	node scripts/make-manifest.mjs
+
+# The npm package: pkg/ (wasm + glue) and dist/ (TypeScript layer) packed as npm-pack/clipsearch.tgz.
+package: wasm
+	rm -rf dist && node_modules/.bin/tsc -p tsconfig.json
+	mkdir -p npm-pack && rm -f npm-pack/*.tgz
+	npm pack --pack-destination npm-pack --silent > /dev/null
+	mv npm-pack/clipsearch-*.tgz npm-pack/clipsearch.tgz
+	@ls -l npm-pack/clipsearch.tgz
 
 # A self-contained static site: www/ plus the package and the default model.
 www: wasm
@@ -39,6 +52,7 @@ test: setup
 	$(MAKE) --no-print-directory test-native
 	$(MAKE) --no-print-directory test-wasm
 	$(MAKE) --no-print-directory test-e2e
+	$(MAKE) --no-print-directory test-npm
 	$(MAKE) --no-print-directory test-py
 	@echo; echo "===== summary ====="; cat target/test-layers.txt
 	@awk '{p+=$$2; f+=$$3} END {printf "%d passed, %d failed\n", p, f}' target/test-layers.txt
@@ -58,6 +72,10 @@ test-wasm:
 test-e2e: www
 	scripts/run-layer.sh e2e node -- node --test --test-concurrency=1 tests/e2e/
 
+# The packed npm package: in Node, and in a fresh Vite app driven in headless Chromium.
+test-npm: package
+	scripts/run-layer.sh npm node -- node --test --test-concurrency=1 tests/npm/
+
 # Python interop layer (pandas, pyarrow, numpy, qdrant-client) once tests/python exists.
 test-py:
 	@if [ ! -f tests/python/requirements.txt ]; then echo "no Python interop tests yet"; exit 0; fi
@@ -65,4 +83,4 @@ test-py:
 	CLIPSEARCH_BIN=$${CARGO_TARGET_DIR:-target}/debug/clipsearch scripts/run-layer.sh python pytest -- .venv/bin/python -m pytest -q tests/python
 
 clean:
-	rm -rf pkg www/pkg www/models target/test-layers.txt
+	rm -rf pkg dist npm-pack www/pkg www/models target/test-layers.txt tests/consumer/dist

@@ -141,7 +141,6 @@ export class ClipSearch {
   private static loadShared(options: CreateOptions): Promise<LoadedModel> {
     const m = options.model;
     if (!(typeof m === "string" || m instanceof URL)) {
-      // Bytes: copy, because they are transferred to the worker.
       // Bytes: copied, because the copy is transferred to the worker.
       return loadModelBytes({ ...options, model: m instanceof ArrayBuffer ? new Uint8Array(m.slice(0)) : new Uint8Array(m) });
     }

@@ -1,0 +1,132 @@
+// A fresh Vite app (tests/consumer) installs the packed tarball, type-checks, builds, and is
+// driven in headless Chromium: the model loads from local files in a worker, images are added
+// from Blobs, searched by text and by image, exported, restored after a reload, and the model
+// loads a second time from the cache with its network route blocked. Frame gaps on the main
+// thread while 200 images are embedded are measured and written to test-results/ (reported,
+// not asserted beyond "frames kept coming").
+// TODO(lead): S3 URL ingestion here once `embedImages` (issue #5) is merged.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { launch, OUT } from "../e2e/helpers.mjs";
+import { serve } from "../../scripts/serve.mjs";
+import { ROOT, TARBALL } from "./helpers.mjs";
+
+const APP = join(ROOT, "tests/consumer");
+const MANIFEST = JSON.parse(readFileSync(join(ROOT, "models/manifest.json"), "utf8"));
+const fixture = (name) => [...readFileSync(join(ROOT, "tests/fixtures/model", name))];
+const IMAGES = [
+  { id: "gradient.jpg", type: "image/jpeg", bytes: fixture("gradient.jpg"), metadata: { kind: "jpg" } },
+  { id: "noise.png", type: "image/png", bytes: fixture("noise.png"), metadata: { kind: "png" } },
+  { id: "checker.png", type: "image/png", bytes: fixture("checker.png"), metadata: { kind: "png" } },
+];
+
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: APP, stdio: ["ignore", "pipe", "pipe"] }).toString();
+
+let server, browser, page;
+const modelRequests = [];
+
+before(async () => {
+  assert.ok(existsSync(TARBALL), "run `make package` first");
+  // Offline-from-registry after the first run: the lockfile pins everything; the npm cache serves it.
+  const stamp = join(APP, "node_modules/.lock.json");
+  if (!existsSync(stamp) || readFileSync(stamp, "utf8") !== readFileSync(join(APP, "package-lock.json"), "utf8")) {
+    run("npm", ["ci", "--prefer-offline", "--no-audit", "--no-fund"]);
+    cpSync(join(APP, "package-lock.json"), stamp);
+  }
+  run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", TARBALL]);
+  run("node_modules/.bin/tsc", ["--noEmit"]);
+  run("node_modules/.bin/vite", ["build", "--logLevel", "warn"]);
+  mkdirSync(join(APP, "dist/models"), { recursive: true });
+  cpSync(join(ROOT, "models/tiny-clip.gguf"), join(APP, "dist/models/tiny-clip.gguf"));
+  cpSync(join(ROOT, "models/manifest.json"), join(APP, "dist/models/manifest.json"));
+  server = await serve(join(APP, "dist"), 0);
+  browser = await launch();
+  page = await browser.context.newPage();
+  page.on("request", (r) => r.url().endsWith(".gguf") && modelRequests.push(r.url()));
+  page.on("console", (m) => m.type() === "error" && console.log("[page]", m.text()));
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function openApp(workers) {
+  await page.goto(server.url + "/");
+  await page.waitForSelector("body[data-ready='1']");
+  return page.evaluate((w) => window.app.open(w), workers);
+}
+
+test("the consumer app type-checks and builds against the packed package with its worker and wasm", () => {
+  const assets = run("ls", ["dist/assets"]).split("\n");
+  assert.ok(assets.some((f) => f.endsWith(".wasm")), `the wasm is emitted (${assets})`);
+  assert.ok(assets.filter((f) => f.endsWith(".js")).length >= 2, `the worker is emitted beside the app (${assets})`);
+});
+
+test("the model loads from local files with byte progress whose total is known from the start", async () => {
+  const r = await openApp(2);
+  assert.equal(r.info.key, MANIFEST.models[0].modelKey);
+  assert.equal(r.size, 0);
+  const statuses = r.progress.map((p) => p.status);
+  assert.equal(statuses[0], "initiate");
+  assert.equal(r.progress[0].total, MANIFEST.models[0].size, "total known before the first byte");
+  assert.ok(statuses.includes("progress") && statuses.includes("verify") && statuses.at(-1) === "ready", statuses.join(","));
+  const done = r.progress.find((p) => p.status === "done");
+  assert.equal(done.cached, false, "the first load comes from the network");
+  assert.equal(modelRequests.length, 1, "one download");
+});
+
+test("images added from blobs are searchable by text and by image, exportable, and restored after a reload", async () => {
+  await page.evaluate(() => window.app.clear());
+  const added = await page.evaluate((imgs) => window.app.addBytes(imgs), IMAGES);
+  assert.equal(added.embedded.length, 3, JSON.stringify(added.failed));
+  assert.deepEqual(added.failed, []);
+  const byText = await page.evaluate(() => window.app.searchText("a photo of a cat"));
+  assert.deepEqual(byText.map((h) => h.id).sort(), ["checker.png", "gradient.jpg", "noise.png"]);
+  const byImage = await page.evaluate((b) => window.app.searchImage(b), IMAGES[1].bytes);
+  assert.equal(byImage[0].id, "noise.png");
+  assert.ok(Math.abs(byImage[0].score - 1) < 1e-3);
+  const ex = await page.evaluate(() => window.app.exportAll());
+  assert.equal(ex.parquetMagic, "PAR1");
+  assert.equal(ex.qdrantPoints, 3);
+  assert.ok(ex.npyBytes >= 3 * 32 * 4);
+  assert.equal(await page.evaluate(() => window.app.save()), 3);
+
+  const again = await openApp(1);
+  assert.equal(again.size, 3, "the collection is restored after a reload");
+  const similar = await page.evaluate(() => window.app.searchSimilar("gradient.jpg"));
+  assert.deepEqual(similar.map((h) => h.id).sort(), ["checker.png", "noise.png"]);
+});
+
+test("the second load of the model comes from the cache with the network route to the model blocked", async () => {
+  let blocked = 0;
+  await page.route("**/*.gguf", (r) => {
+    blocked++;
+    return r.abort();
+  });
+  try {
+    const r = await openApp(1);
+    assert.equal(r.info.key, MANIFEST.models[0].modelKey);
+    const done = r.progress.find((p) => p.status === "done");
+    assert.equal(done.cached, true);
+    assert.equal(blocked, 0, "no request for the model reached the network");
+  } finally {
+    await page.unroute("**/*.gguf");
+  }
+});
+
+test("the main thread keeps rendering frames while 200 images are embedded in workers", async () => {
+  await openApp();
+  await page.evaluate(() => window.app.clear());
+  const m = await page.evaluate(() => window.app.ingestMeasured(200));
+  assert.equal(m.embedded, 200, JSON.stringify(m.failed.slice(0, 3)));
+  assert.equal(m.size, 200);
+  assert.ok(m.frames > 0, "frames kept coming");
+  const report = { images: 200, ...m, failed: m.failed.length };
+  console.log("frame gaps while embedding 200 images:", JSON.stringify(report));
+  mkdirSync(OUT, { recursive: true });
+  writeFileSync(join(OUT, "consumer-frames.json"), JSON.stringify(report, null, 2));
+});

@@ -1,0 +1,152 @@
+// The packed npm package in Node 20+ (no DOM, no Worker: the wasm runs in-process).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ROOT, importPacked } from "./helpers.mjs";
+
+const MODEL = join(ROOT, "models", "tiny-clip.gguf");
+const MANIFEST = JSON.parse(readFileSync(join(ROOT, "models", "manifest.json"), "utf8"));
+const IMAGES = ["checker.png", "gradient.jpg", "noise.png"].map((f) => readFileSync(join(ROOT, "tests/fixtures/model", f)));
+const { mod, pkgDir } = await importPacked();
+const { ClipSearch } = mod;
+
+const norm = (v) => Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+async function rejectsWithName(p, name) {
+  await assert.rejects(p, (e) => {
+    assert.ok(e instanceof Error, "an Error");
+    assert.equal(e.name, name, e.message);
+    assert.ok(e.message.length > 10, "a message that says something");
+    return true;
+  });
+}
+
+test("the tarball holds the wasm, its glue, the worker and types, and neither models nor www", () => {
+  for (const f of ["package.json", "dist/index.js", "dist/index.d.ts", "dist/worker.js", "dist/engine.js", "pkg/clipsearch.js", "pkg/clipsearch_bg.wasm", "pkg/clipsearch.d.ts"]) {
+    assert.ok(existsSync(join(pkgDir, f)), `${f} is in the package`);
+  }
+  for (const f of ["models", "www", "src", "js", "tests"]) assert.ok(!existsSync(join(pkgDir, f)), `${f} is not in the package`);
+});
+
+test("the model manifest matches the files in models/", () => {
+  execFileSync("node", [join(ROOT, "scripts/make-manifest.mjs"), "--check"], { stdio: "pipe" });
+  assert.equal(MANIFEST.models[0].file, "tiny-clip.gguf");
+});
+
+test("node embeds text and an image from bytes with the packed package", async () => {
+  const cs = await ClipSearch.create({ model: readFileSync(MODEL) });
+  try {
+    assert.equal(cs.workers, 1, "no Worker in Node: one in-process engine");
+    assert.equal(cs.info.key, MANIFEST.models[0].modelKey);
+    const t = await cs.embedText("a photo of a cat");
+    assert.ok(t instanceof Float32Array);
+    assert.equal(t.length, cs.info.dim);
+    assert.ok(Math.abs(norm(t) - 1) < 1e-4, `text embedding is L2-normalised (${norm(t)})`);
+    const i = await cs.embedImage(IMAGES[0]);
+    assert.equal(i.length, cs.info.dim);
+    assert.ok(Math.abs(norm(i) - 1) < 1e-4, `image embedding is L2-normalised (${norm(i)})`);
+  } finally {
+    await cs.dispose();
+  }
+});
+
+test("add_images_reports_every_item_as_embedded_or_failed_with_a_reason", async () => {
+  const cs = await ClipSearch.create({ model: readFileSync(MODEL) });
+  try {
+    const seen = [];
+    const r = await cs.addImages(
+      [
+        { id: "checker", bytes: IMAGES[0], metadata: { kind: "png" } },
+        { id: "gradient", bytes: IMAGES[1], metadata: { kind: "jpg" } },
+        { id: "noise", bytes: new Uint8Array(IMAGES[2]).buffer, metadata: { kind: "png" } },
+        { id: "broken", bytes: new Uint8Array([0xff, 0xd8, 0xff, 0x00, 1, 2, 3]) },
+        { url: "https://bucket.s3.amazonaws.com/a.jpg?X-Amz-Signature=secret" },
+        { bytes: IMAGES[0] },
+        { id: "two-sources", bytes: IMAGES[0], url: "https://example.com/x.jpg" },
+      ],
+      { onProgress: (p) => seen.push({ ...p }) },
+    );
+    assert.deepEqual(r.embedded.map((e) => e.id), ["checker", "gradient", "noise"]);
+    assert.deepEqual(r.failed.map((f) => f.index), [3, 4, 5, 6]);
+    assert.equal(r.failed[0].id, "broken");
+    assert.match(r.failed[0].name, /^(ImageDecode|NotAnImage)$/);
+    assert.equal(r.failed[1].name, "Unsupported", "URL items wait for the wasm ingestion pipeline");
+    assert.equal(r.failed[1].id, "s3://bucket/a.jpg", "the id of a URL item is its locator");
+    for (const f of r.failed) assert.ok(!JSON.stringify(f).includes("secret"), "no presigned query string in a failure");
+    assert.equal(r.failed[2].name, "InvalidArgument");
+    assert.equal(r.failed[3].name, "InvalidArgument");
+    assert.equal(r.size, 3);
+    assert.equal(cs.size, 3);
+    const last = seen.at(-1);
+    assert.equal(last.done + last.failed, 7, "the last progress event accounts for every item");
+    assert.equal(last.total, 7);
+
+    const byImage = await cs.searchImage(IMAGES[1], { k: 3 });
+    assert.equal(byImage[0].id, "gradient", "an image finds itself first");
+    assert.ok(Math.abs(byImage[0].score - 1) < 1e-3);
+    const byText = await cs.searchText("a gradient", { k: 2, filter: { must: [{ key: "kind", match: { value: "png" } }] } });
+    assert.equal(byText.length, 2);
+    for (const h of byText) assert.equal(h.metadata.kind, "png");
+    const similar = await cs.searchSimilar("checker", { k: 5 });
+    assert.ok(!similar.some((h) => h.id === "checker"), "more-like-this excludes the item itself");
+    assert.equal(similar.length, 2);
+    const rec = await cs.recommend({ positive: ["checker"], negative: ["noise"] }, { k: 5 });
+    assert.deepEqual(rec.map((h) => h.id), ["gradient"]);
+
+    const parquet = await cs.exportTable("parquet");
+    assert.ok(parquet instanceof Uint8Array && parquet.length > 0);
+    assert.equal(new TextDecoder().decode(parquet.subarray(0, 4)), "PAR1");
+    const npy = await cs.exportTable("npy");
+    assert.equal(npy.npy[1], "N".charCodeAt(0));
+    assert.equal(JSON.parse(npy.index).length ?? Object.keys(JSON.parse(npy.index)).length, JSON.parse(npy.index).length ?? 3);
+    const qd = await cs.exportTable("qdrant");
+    assert.equal(qd.pointsNdjson.trim().split("\n").length, 3);
+
+    const other = await ClipSearch.create({ model: readFileSync(MODEL) });
+    const rep = await other.importTable(parquet);
+    assert.equal(rep.inserted, 3);
+    assert.equal(other.size, 3);
+    assert.deepEqual((await other.searchImage(IMAGES[1], { k: 1 }))[0].id, "gradient");
+    await other.dispose();
+
+    assert.equal(await cs.remove(["noise", "missing"]), 1);
+    assert.equal(cs.size, 2);
+    await rejectsWithName(cs.searchSimilar("noise"), "UnknownId");
+    await rejectsWithName(cs.exportTable("csv"), "InvalidArgument");
+    await rejectsWithName(cs.save(), "Unsupported");
+  } finally {
+    await cs.dispose();
+  }
+  await rejectsWithName(cs.searchText("x"), "Disposed");
+});
+
+test("errors reach javascript as Error objects with a stable name", async () => {
+  await rejectsWithName(ClipSearch.create({ model: new Uint8Array([1, 2, 3, 4]) }), "InvalidModel");
+  await rejectsWithName(ClipSearch.create({ model: readFileSync(MODEL), sha256: "00".repeat(32) }), "ChecksumMismatch");
+  const cs = await ClipSearch.create({ model: readFileSync(MODEL) });
+  await rejectsWithName(cs.embedImage(new Uint8Array(0)), "EmptyInput");
+  await rejectsWithName(cs.searchVector(new Float32Array(3)), "DimensionMismatch");
+  await cs.dispose();
+});
+
+test("a model url is checked against the manifest before it is used", async () => {
+  const manifest = structuredClone(MANIFEST);
+  const cs = await ClipSearch.create({ model: pathToFileURL(MODEL), manifest });
+  assert.equal(cs.info.key, MANIFEST.models[0].modelKey);
+  await cs.dispose();
+  manifest.models[0].sha256 = "ab".repeat(32);
+  await rejectsWithName(ClipSearch.create({ model: pathToFileURL(MODEL), manifest }), "ChecksumMismatch");
+  manifest.models[0].file = "other.gguf";
+  await rejectsWithName(ClipSearch.create({ model: pathToFileURL(MODEL), manifest }), "InvalidArgument");
+});
+
+test("text_only_mode_refuses_to_add_images", async () => {
+  const events = [];
+  const cs = await ClipSearch.create({ model: readFileSync(MODEL), textOnly: true, onProgress: (p) => events.push(p.status) });
+  assert.deepEqual(events, ["loading", "ready"]);
+  assert.equal((await cs.embedText("hello")).length, cs.info.dim);
+  await rejectsWithName(cs.addImages([{ id: "a", bytes: IMAGES[0] }]), "TowerNotLoaded");
+  await cs.dispose();
+});
