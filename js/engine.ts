@@ -292,18 +292,18 @@ export class Engine {
   /** Text search. */
   searchText(args: { text: string; options?: unknown }): unknown[] {
     const q = this.requireModel().embedText(args.text);
-    return this.collection ? this.collection.search(q, args.options) : [];
+    return this.col().search(q, args.options);
   }
 
   /** Image search from encoded bytes. */
   async searchImage(args: { blob?: Blob; bytes?: Uint8Array; options?: unknown }): Promise<unknown[]> {
     const q = this.requireModel().embedImage(await bytesOf(args));
-    return this.collection ? this.collection.search(q, args.options) : [];
+    return this.col().search(q, args.options);
   }
 
   /** Search by a raw embedding. */
   searchVector(args: { vector: Float32Array; options?: unknown }): unknown[] {
-    return this.collection ? this.collection.search(args.vector, args.options) : [];
+    return this.col().search(args.vector, args.options);
   }
 
   /** "More like this". */
@@ -346,8 +346,9 @@ export class Engine {
       case "parquet":
         return c.exportParquet(options);
       case "qdrant": {
-        const q = c.exportQdrant(options) as { createCollection: unknown; pointsNdjson: string };
+        const q = c.exportQdrant(options) as { createCollection: unknown; pointsNdjson: string; points: number };
         return {
+          points: q.points,
           createCollection: typeof q.createCollection === "string" ? q.createCollection : JSON.stringify(q.createCollection),
           pointsNdjson: q.pointsNdjson,
         };

@@ -29,7 +29,13 @@ export { JsErrorNames, clearModelCache };
 const BATCH = 8;
 
 /** In-flight model loads by URL: two early `create` calls for one model share one download. */
-const inflight = new Map<string, Promise<LoadedModel>>();
+interface Inflight {
+  /** Callers waiting. */
+  n: number;
+  /** One result per caller. */
+  p: Promise<LoadedModel[]>;
+}
+const inflight = new Map<string, Inflight>();
 
 function defaultWorkers(): number {
   const hc = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
@@ -145,14 +151,26 @@ export class ClipSearch {
       return loadModelBytes({ ...options, model: m instanceof ArrayBuffer ? new Uint8Array(m.slice(0)) : new Uint8Array(m) });
     }
     const key = `${String(m)}#${options.sha256 ?? ""}`;
-    let p = inflight.get(key);
-    if (!p) {
-      p = loadModelBytes(options).finally(() => inflight.delete(key));
-      inflight.set(key, p);
-      return p;
+    let e = inflight.get(key);
+    if (!e) {
+      const entry: Inflight = { n: 0, p: Promise.resolve([]) };
+      // One reaction hands out the bytes: the first caller gets them, later callers copies (each
+      // copy is made before any caller can transfer the original to its worker).
+      entry.p = loadModelBytes(options).then(
+        (l) => {
+          inflight.delete(key);
+          return Array.from({ length: entry.n }, (_, i) => (i === 0 ? l : { ...l, bytes: l.bytes.slice() }));
+        },
+        (err) => {
+          inflight.delete(key);
+          throw err;
+        },
+      );
+      inflight.set(key, entry);
+      e = entry;
     }
-    // A second early caller shares the download; it gets its own copy of the bytes.
-    return p.then((l) => ({ ...l, bytes: l.bytes.slice() }));
+    const i = e.n++;
+    return e.p.then((all) => all[i]!);
   }
 
   /** Items in the collection. */

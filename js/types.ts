@@ -207,7 +207,10 @@ export interface ExportOptions {
 /** Qdrant export: request bodies for `PUT /collections/{name}` and `PUT .../points` (NDJSON). */
 export interface QdrantExport {
   createCollection: string;
+  /** One JSON request body per line, each upserting a batch of points. */
   pointsNdjson: string;
+  /** Points in the export. */
+  points: number;
 }
 
 /** NPY export: a float32 `[n, dim]` array and a JSON index of ids and metadata by row. */

@@ -6,5 +6,5 @@ export default defineConfig({
   // In `vite dev`, keep the package out of pre-bundling so its worker and wasm URLs resolve.
   optimizeDeps: { exclude: ["clipsearch"] },
   build: { target: "es2022", reportCompressedSize: false },
-  test: { environment: "node" },
+  test: { environment: "node", include: ["test/**/*.test.js"] },
 });

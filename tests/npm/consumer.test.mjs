@@ -25,7 +25,7 @@ const IMAGES = [
 
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: APP, stdio: ["ignore", "pipe", "pipe"] }).toString();
 
-let server, browser, page;
+let server, browser, page, vitestOutput;
 const modelRequests = [];
 
 before(async () => {
@@ -39,6 +39,7 @@ before(async () => {
   run("npm", ["install", "--no-save", "--prefer-offline", "--no-audit", "--no-fund", TARBALL]);
   run("node_modules/.bin/tsc", ["--noEmit"]);
   run("node_modules/.bin/vite", ["build", "--logLevel", "warn"]);
+  vitestOutput = run("node_modules/.bin/vitest", ["run"]);
   mkdirSync(join(APP, "dist/models"), { recursive: true });
   cpSync(join(ROOT, "models/tiny-clip.gguf"), join(APP, "dist/models/tiny-clip.gguf"));
   cpSync(join(ROOT, "models/manifest.json"), join(APP, "dist/models/manifest.json"));
@@ -64,6 +65,10 @@ test("the consumer app type-checks and builds against the packed package with it
   const assets = run("ls", ["dist/assets"]).split("\n");
   assert.ok(assets.some((f) => f.endsWith(".wasm")), `the wasm is emitted (${assets})`);
   assert.ok(assets.filter((f) => f.endsWith(".js")).length >= 2, `the worker is emitted beside the app (${assets})`);
+});
+
+test("the package works under vitest in node (embeds text and an image in-process)", () => {
+  assert.match(vitestOutput, /1 passed/);
 });
 
 test("the model loads from local files with byte progress whose total is known from the start", async () => {
@@ -116,6 +121,15 @@ test("the second load of the model comes from the cache with the network route t
   } finally {
     await page.unroute("**/*.gguf");
   }
+});
+
+test("two early create calls share one download of the model", async () => {
+  await openApp(1);
+  const before = modelRequests.length;
+  const r = await page.evaluate(() => window.app.twoEarly());
+  assert.ok(r.same);
+  assert.deepEqual(r.dims, [32, 32]);
+  assert.equal(modelRequests.length - before, 1, "one request for two early loads");
 });
 
 test("the main thread keeps rendering frames while 200 images are embedded in workers", async () => {

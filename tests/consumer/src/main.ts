@@ -1,6 +1,6 @@
 // A consumer of the packed clipsearch package, as a web developer would write it. The browser
 // test (tests/npm/consumer.test.mjs) drives it through `window.app`.
-import { ClipSearch, type LoadProgress, type SearchHit, type AddImagesResult } from "clipsearch";
+import { ClipSearch, clearModelCache, type LoadProgress, type SearchHit, type AddImagesResult } from "clipsearch";
 
 const params = new URLSearchParams(location.search);
 const MODEL = new URL(params.get("model") ?? "models/tiny-clip.gguf", location.href).href;
@@ -66,7 +66,7 @@ const app = {
     const parquet = await c.exportTable("parquet");
     const npy = await c.exportTable("npy");
     const qdrant = await c.exportTable("qdrant");
-    return { parquetMagic: new TextDecoder().decode(parquet.subarray(0, 4)), parquetBytes: parquet.length, npyBytes: npy.npy.length, qdrantPoints: qdrant.pointsNdjson.trim().split("\n").length };
+    return { parquetMagic: new TextDecoder().decode(parquet.subarray(0, 4)), parquetBytes: parquet.length, npyBytes: npy.npy.length, qdrantPoints: qdrant.points };
   },
   async save() {
     await need().save();
@@ -103,6 +103,19 @@ const app = {
       gapP95: q(0.95),
       gapMax: sorted[sorted.length - 1] ?? 0,
     };
+  },
+  /** Two early `create` calls for one model, with the model cache emptied first. */
+  async twoEarly() {
+    await clearModelCache();
+    const [a, b] = await Promise.all([
+      ClipSearch.create({ model: MODEL, manifest: MANIFEST, workers: 1 }),
+      ClipSearch.create({ model: MODEL, manifest: MANIFEST, workers: 1 }),
+    ]);
+    const same = a.info.key === b.info.key;
+    const dims = [(await a.embedText("x")).length, (await b.embedText("x")).length];
+    await a.dispose();
+    await b.dispose();
+    return { same, dims };
   },
   /** Wasm memory of each started worker, bytes. */
   async memory(): Promise<number[]> {
