@@ -153,3 +153,20 @@ test("text_only_mode_refuses_to_add_images", async () => {
   await rejectsWithName(cs.addImages([{ id: "a", bytes: IMAGES[0] }]), "TowerNotLoaded");
   await cs.dispose();
 });
+
+test("an abort signal stops add_images promptly and every item is still accounted for", async () => {
+  const cs = await ClipSearch.create({ model: readFileSync(MODEL) });
+  const ctl = new AbortController();
+  const items = Array.from({ length: 12 }, (_, i) => ({ id: `img-${i}`, bytes: IMAGES[i % 3] }));
+  const r = await cs.addImages(items, {
+    signal: ctl.signal,
+    onProgress: (p) => p.done === 2 && ctl.abort(),
+  });
+  assert.equal(r.aborted, true);
+  assert.deepEqual(r.embedded.map((e) => e.id), ["img-0", "img-1"]);
+  assert.equal(r.failed.length, 10);
+  for (const f of r.failed) assert.equal(f.name, "AbortError");
+  assert.deepEqual([...r.embedded, ...r.failed].map((x) => x.index).sort((a, b) => a - b), items.map((_, i) => i));
+  assert.equal(cs.size, 2);
+  await cs.dispose();
+});
