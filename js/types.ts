@@ -11,8 +11,11 @@ export type Metadata = Record<string, unknown>;
  * `{ key: "hidden", exists: true }`, or a nested filter.
  */
 export interface Filter {
+  /** Every condition holds (and). */
   must?: Condition[];
+  /** At least one condition holds (or; ignored when empty). */
   should?: Condition[];
+  /** No condition holds (not). */
   mustNot?: Condition[];
 }
 
@@ -35,9 +38,11 @@ export interface SearchOptions {
 
 /** One search result, best first. */
 export interface SearchHit {
+  /** The item's id (a locator such as `s3://bucket/key`, a file name, or your own id). */
   id: string;
   /** Cosine similarity in [-1, 1]. */
   score: number;
+  /** The metadata stored with the item. */
   metadata: Metadata;
 }
 
@@ -50,16 +55,23 @@ export interface SearchHit {
  * string) for URLs and to the file name for `File`s; `Blob`s and `bytes` need an explicit id.
  */
 export interface ImageItem {
+  /** The item's id (replaces an existing item with the same id). */
   id?: string;
+  /** A (presigned) image URL; only its locator is ever stored or shown. */
   url?: string;
+  /** An image Blob. */
   blob?: Blob;
+  /** An image File (its name is the default id). */
   file?: File;
+  /** Encoded image bytes. */
   bytes?: Uint8Array | ArrayBuffer;
+  /** Metadata stored with the item, searchable with filters and exported with it. */
   metadata?: Metadata;
 }
 
 /** Progress of {@link ClipSearch.addImages}. */
 export interface IngestProgress {
+  /** `embed` after an item; `index` when the HNSW graph is being rebuilt. */
   status: "embed" | "index";
   /** Items embedded so far. */
   done: number;
@@ -92,15 +104,19 @@ export interface AddImagesOptions {
 export interface FailedItem {
   /** Index in the array given to `addImages`. */
   index: number;
+  /** The item's id, or null when it had none and none could be derived. */
   id: string | null;
   /** Stable error name, e.g. `ImageDecode`, `NotAnImage`, `UrlExpired`, `AbortError`. */
   name: string;
+  /** What went wrong and what to do. */
   message: string;
 }
 
 /** What {@link ClipSearch.addImages} did: every item is either embedded or failed. */
 export interface AddImagesResult {
+  /** Items now in the collection (`index` in the array given, `id` stored). */
   embedded: Array<{ index: number; id: string }>;
+  /** Items not added, with the reason. */
   failed: FailedItem[];
   /** Whether the signal stopped the call. */
   aborted: boolean;
@@ -140,14 +156,23 @@ export interface Manifest {
 
 /** Facts about the loaded model (`ClipModel.info`). */
 export interface ModelInfo {
+  /** Stable key of the weights; collections and exports record it. */
   key: string;
+  /** Key of the embedding space (equals `key` for a plain CLIP). */
   space: string;
+  /** Human-readable name. */
   name: string;
+  /** Embedding dimension. */
   dim: number;
+  /** Weight format, e.g. `q8_0`, `f16`. */
   quantization: string;
+  /** `both`, `text` or `vision`. */
   towers: string;
+  /** Whether text queries can be embedded. */
   hasText: boolean;
+  /** Whether images can be embedded. */
   hasVision: boolean;
+  /** Input image side in pixels (vision tower), else null. */
   imageSize: number | null;
 }
 
@@ -206,6 +231,7 @@ export interface ExportOptions {
 
 /** Qdrant export: request bodies for `PUT /collections/{name}` and `PUT .../points` (NDJSON). */
 export interface QdrantExport {
+  /** JSON body of `PUT /collections/{name}`. */
   createCollection: string;
   /** One JSON request body per line, each upserting a batch of points. */
   pointsNdjson: string;
@@ -215,15 +241,21 @@ export interface QdrantExport {
 
 /** NPY export: a float32 `[n, dim]` array and a JSON index of ids and metadata by row. */
 export interface NpyExport {
+  /** The `.npy` file: float32 `[n, dim]`, one row per item. */
   npy: Uint8Array;
+  /** JSON: the model, the ids by row and the metadata by row. */
   index: string;
 }
 
 /** What {@link ClipSearch.importTable} did. */
 export interface ImportReport {
+  /** New ids. */
   inserted: number;
+  /** Ids that replaced existing items. */
   replaced: number;
+  /** Rows refused, with the reason (`row` is null when the collection refused the item). */
   rejected: Array<{ row: number | null; id: string | null; error: { name: string; message: string } }>;
+  /** Columns that are neither id, embedding nor supported metadata. */
   skippedColumns: string[];
   /** Items in the collection afterwards. */
   size: number;
@@ -231,6 +263,8 @@ export interface ImportReport {
 
 /** A recommendation query: examples by id or by embedding. */
 export interface RecommendQuery {
+  /** Examples the results should resemble (at least one): ids or embeddings. */
   positive: Array<string | Float32Array | number[]>;
+  /** Examples the results should not resemble. */
   negative?: Array<string | Float32Array | number[]>;
 }
