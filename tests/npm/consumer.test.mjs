@@ -136,6 +136,7 @@ test("the main thread keeps rendering frames while 200 images are embedded in wo
   assert.equal(m.embedded, 200, JSON.stringify(m.failed.slice(0, 3)));
   assert.equal(m.size, 200);
   assert.ok(m.frames > 0, "frames kept coming");
+  assert.equal(m.engines, Math.min(m.hardwareConcurrency, 4), "the default worker count embedded them");
   const report = { images: 200, ...m, failed: m.failed.length };
   console.log("frame gaps while embedding 200 images:", JSON.stringify(report));
   mkdirSync(OUT, { recursive: true });

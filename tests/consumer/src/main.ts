@@ -90,12 +90,15 @@ const app = {
     );
     const ms = performance.now() - t0;
     monitoring = false;
+    const engines = (await c.memoryUsage()).length;
     const sorted = [...gaps].sort((a, b) => a - b);
     const q = (f: number) => sorted[Math.min(sorted.length - 1, Math.floor(f * sorted.length))] ?? 0;
     return {
       embedded: r.embedded.length,
       failed: r.failed,
       size: r.size,
+      engines,
+      hardwareConcurrency: navigator.hardwareConcurrency,
       ms,
       progressEvents: events.length,
       frames: gaps.length,
