@@ -11,6 +11,14 @@ size() { printf '%-28s %9d bytes raw, %9d bytes gzip -9\n' "$1" "$(stat -c %s "$
 cargo build --lib --release --target wasm32-unknown-unknown
 raw=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/clipsearch.wasm
 size "cargo output" "$raw"
+# Skip wasm-bindgen and wasm-opt (minutes) when pkg/ was already built from this exact module.
+stamp="$out/.built-from"
+want="$(sha256sum "$raw" | cut -d' ' -f1) wasm-opt=${WASM_OPT:-1}"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/clipsearch_bg.wasm" ]; then
+  echo "pkg/ is up to date (built from this cargo output)"
+  exit 0
+fi
+rm -f "$stamp"
 wasm-bindgen --target web --out-dir "$out" --out-name clipsearch "$raw"
 size "after wasm-bindgen" "$out/clipsearch_bg.wasm"
 if [ "${WASM_OPT:-1}" != 0 ]; then
@@ -21,3 +29,4 @@ if [ "${WASM_OPT:-1}" != 0 ]; then
   mv "$out/clipsearch_bg.opt.wasm" "$out/clipsearch_bg.wasm"
   size "after wasm-opt -O3" "$out/clipsearch_bg.wasm"
 fi
+echo "$want" > "$stamp"
