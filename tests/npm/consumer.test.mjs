@@ -120,6 +120,18 @@ test("the second load of the model comes from the cache with the network route t
   }
 });
 
+test("an abort stops ingestion across workers and every item is reported", async () => {
+  await openApp(2);
+  await page.evaluate(() => window.app.clear());
+  const r = await page.evaluate(() => window.app.ingestAborted(64, 10));
+  assert.equal(r.aborted, true);
+  assert.ok(r.embedded.length >= 10 && r.embedded.length < 64, `stopped early (${r.embedded.length} embedded)`);
+  for (const [, name] of r.failed) assert.equal(name, "AbortError");
+  const all = [...r.embedded, ...r.failed.map(([i]) => i)].sort((a, b) => a - b);
+  assert.deepEqual(all, Array.from({ length: 64 }, (_, i) => i), "every item is embedded or failed, once");
+  assert.equal(r.size, r.embedded.length);
+});
+
 test("two early create calls share one download of the model", async () => {
   await openApp(1);
   const before = modelRequests.length;

@@ -107,6 +107,16 @@ const app = {
       gapMax: sorted[sorted.length - 1] ?? 0,
     };
   },
+  /** Adds `n` generated images with a signal aborted after `after` are done. */
+  async ingestAborted(n: number, after: number) {
+    const blobs = await makeImages(n);
+    const ctl = new AbortController();
+    const r = await need().addImages(
+      blobs.map((blob, i) => ({ id: `abort-${i}`, blob })),
+      { signal: ctl.signal, onProgress: (p) => p.done >= after && ctl.abort() },
+    );
+    return { aborted: r.aborted, embedded: r.embedded.map((e) => e.index), failed: r.failed.map((f) => [f.index, f.name]), size: need().size };
+  },
   /** Two early `create` calls for one model, with the model cache emptied first. */
   async twoEarly() {
     await clearModelCache();
