@@ -132,6 +132,43 @@ test("an abort stops ingestion across workers and every item is reported", async
   assert.equal(r.size, r.embedded.length);
 });
 
+test("only complete, verified, status-200 model responses are cached, and errors never show a query string", async () => {
+  await openApp(1);
+  const secret = "?X-Amz-Signature=topsecret";
+  // A 404.
+  await page.route("**/tiny-clip.gguf*", (r) => r.fulfill({ status: 404, body: "no such key" }));
+  let r = await page.evaluate((u) => window.app.tryLoad(u), `models/tiny-clip.gguf${secret}`);
+  assert.equal(r.ok, false);
+  assert.equal(r.name, "NotFound");
+  assert.ok(!r.message.includes("topsecret"), r.message);
+  assert.ok(r.message.includes("/models/tiny-clip.gguf"), r.message);
+  assert.ok(r.cacheKeys.every((k) => !k.includes("/sha256/")), "no model cached");
+  await page.unroute("**/tiny-clip.gguf*");
+  // Status 200 with the wrong bytes (a truncated file).
+  const real = readFileSync(join(ROOT, "models/tiny-clip.gguf"));
+  await page.route("**/tiny-clip.gguf*", (r) => r.fulfill({ status: 200, body: real.subarray(0, real.length - 100) }));
+  r = await page.evaluate((u) => window.app.tryLoad(u), "models/tiny-clip.gguf");
+  assert.equal(r.name, "ChecksumMismatch", r.message);
+  assert.ok(r.cacheKeys.every((k) => !k.includes("/sha256/")), "nothing unverified cached");
+  // Status 200, same length, one byte changed.
+  const bad = Buffer.from(real);
+  bad[bad.length >> 1] ^= 0xff;
+  await page.unroute("**/tiny-clip.gguf*");
+  await page.route("**/tiny-clip.gguf*", (r) => r.fulfill({ status: 200, body: bad }));
+  r = await page.evaluate((u) => window.app.tryLoad(u), "models/tiny-clip.gguf");
+  assert.equal(r.name, "ChecksumMismatch", r.message);
+  assert.ok(r.cacheKeys.every((k) => !k.includes("/sha256/")), "nothing unverified cached");
+  await page.unroute("**/tiny-clip.gguf*");
+  // The real file: verified and cached, content-addressed (no URL in the key).
+  r = await page.evaluate((u) => window.app.tryLoad(u), `models/tiny-clip.gguf${secret}`);
+  assert.equal(r.ok, true, r.message);
+  assert.deepEqual(
+    r.cacheKeys.filter((k) => k.includes("/sha256/")),
+    [`https://clipsearch.invalid/sha256/${MANIFEST.models[0].sha256}`],
+  );
+  assert.ok(r.cacheKeys.every((k) => !k.includes("topsecret")));
+});
+
 test("two early create calls share one download of the model", async () => {
   await openApp(1);
   const before = modelRequests.length;

@@ -117,6 +117,21 @@ const app = {
     );
     return { aborted: r.aborted, embedded: r.embedded.map((e) => e.index), failed: r.failed.map((f) => [f.index, f.name]), size: need().size };
   },
+  /** Tries to load the model from `url` with an empty model cache; reports the error and what the cache holds then. */
+  async tryLoad(url: string) {
+    await clearModelCache();
+    let result: { ok: true } | { ok: false; name: string; message: string };
+    try {
+      const c = await ClipSearch.create({ model: new URL(url, location.href).href, manifest: MANIFEST, workers: 1 });
+      await c.dispose();
+      result = { ok: true };
+    } catch (e) {
+      result = { ok: false, name: (e as Error).name, message: (e as Error).message };
+    }
+    const cache = await caches.open("clipsearch-models-v1");
+    const keys = (await cache.keys()).map((r) => r.url);
+    return { ...result, cacheKeys: keys };
+  },
   /** Two early `create` calls for one model, with the model cache emptied first. */
   async twoEarly() {
     await clearModelCache();
