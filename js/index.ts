@@ -25,8 +25,8 @@ import type {
 export type * from "./types.js";
 export { JsErrorNames, clearModelCache };
 
-/** Items per RPC batch during ingestion: small enough for even work sharing and steady progress. */
-const BATCH = 8;
+/** Most items per RPC batch during ingestion (fewer when there are few items per worker). */
+const MAX_BATCH = 8;
 
 /** In-flight model loads by URL: two early `create` calls for one model share one download. */
 interface Inflight {
@@ -273,9 +273,11 @@ export class ClipSearch {
     };
 
     const signal = options.signal;
+    const wanted = Math.max(1, Math.min(options.concurrency ?? this.opts.workers, this.opts.workers, wire.length));
+    // At least about four batches per worker, so the work is shared evenly to the end.
+    const batch = Math.max(1, Math.min(MAX_BATCH, Math.ceil(wire.length / (wanted * 4))));
     const batches: WireItem[][] = [];
-    for (let i = 0; i < wire.length; i += BATCH) batches.push(wire.slice(i, i + BATCH));
-    const wanted = Math.max(1, Math.min(options.concurrency ?? this.opts.workers, this.opts.workers, batches.length));
+    for (let i = 0; i < wire.length; i += batch) batches.push(wire.slice(i, i + batch));
     const channels = [this.primary, ...(wanted > 1 ? await this.ensureHelpers(wanted - 1) : [])];
 
     const common = { timeoutMs: options.timeoutMs, maxAttempts: options.maxAttempts };
