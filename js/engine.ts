@@ -197,36 +197,61 @@ export class Engine {
     if (typeof embedImages === "function") {
       // The wasm ingestion pipeline (fetch with retries, browser decoder, typed failures).
       let bytesSoFar = 0;
-      const r = await embedImages(
-        model,
-        items.map((it) => ({ id: it.id ?? it.name, url: it.url, blob: it.blob, bytes: it.bytes, metadata: it.metadata })),
-        {
-          concurrency: args.concurrency,
-          timeoutMs: args.timeoutMs,
-          maxAttempts: args.maxAttempts,
-          signal: ctx.signal,
-          onProgress: (p) => {
-            bytesSoFar = p.bytes;
+      const seen = new Set<number>();
+      try {
+        const r = await embedImages(
+          model,
+          items.map((it) => ({ id: it.id ?? it.name, url: it.url, blob: it.blob, bytes: it.bytes, metadata: it.metadata })),
+          {
+            concurrency: args.concurrency,
+            timeoutMs: args.timeoutMs,
+            maxAttempts: args.maxAttempts,
+            signal: ctx.signal,
+            onProgress: (p) => {
+              bytesSoFar = p.bytes;
+            },
+            onItem: (r) => {
+              const it = items[r.index];
+              if (it && !seen.has(r.index)) {
+                seen.add(r.index);
+                report(accept(it.index, r.id, toF32(r.embedding), r.metadata ?? it.metadata ?? {}), 0);
+              }
+            },
           },
-          onItem: (r) => {
-            const it = items[r.index];
-            if (it) report(accept(it.index, r.id, toF32(r.embedding), r.metadata ?? it.metadata ?? {}), 0);
-          },
-        },
-      );
-      for (const f of r.failed) {
-        const it = items[f.index];
-        if (it) {
-          failed.push({ index: it.index, id: f.id, name: f.name, message: f.message });
+        );
+        for (const f of r.failed) {
+          const it = items[f.index];
+          if (it && !seen.has(f.index)) {
+            seen.add(f.index);
+            failed.push({ index: it.index, id: f.id, name: f.name, message: f.message });
+            report(false, 0);
+          }
+        }
+      } catch (e) {
+        // The pipeline itself failed: every item it did not report fails with that reason.
+        const info = errorInfo(e);
+        items.forEach((it, i) => {
+          if (!seen.has(i)) {
+            seen.add(i);
+            failed.push({ index: it.index, id: it.id ?? null, ...info });
+            report(false, 0);
+          }
+        });
+      }
+      // Nothing dropped silently, even if the pipeline forgot an item.
+      items.forEach((it, i) => {
+        if (!seen.has(i)) {
+          failed.push({ index: it.index, id: it.id ?? null, name: "InvalidData", message: "the ingestion pipeline reported neither a result nor a failure for this item" });
           report(false, 0);
         }
-      }
+      });
       ctx.progress({ ok: null, bytes: bytesSoFar });
     } else {
       for (const it of items) {
         const id = it.id ?? (it.url ? safeLocator(it.url) : it.name) ?? null;
-        if (ctx.signal.aborted) {
-          failed.push({ index: it.index, id, ...errorInfo(abortError()) });
+        if (ctx.signal.aborted || !this.model) {
+          const e = this.model ? abortError() : namedError(JsErrorNames.Disposed, "this ClipSearch was disposed before this item was embedded");
+          failed.push({ index: it.index, id, ...errorInfo(e) });
           report(false, 0);
           continue;
         }

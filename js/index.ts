@@ -2,7 +2,7 @@
 // Web Worker (worker.ts) by default, in-process where there are no workers (Node).
 
 import { Engine, type EmbeddedItem, type WireItem } from "./engine.js";
-import { namedError, JsErrorNames } from "./errors.js";
+import { errorInfo, namedError, JsErrorNames } from "./errors.js";
 import { loadModelBytes, clearModelCache, type LoadedModel } from "./loader.js";
 import { LocalChannel, WorkerChannel, type Channel } from "./rpc.js";
 import type {
@@ -293,33 +293,46 @@ export class ClipSearch {
           emit("embed");
           continue;
         }
-        if (ch === this.primary) {
-          const r = await ch.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
-            "embedItems",
-            { items: batch, upsert: true, ...common },
-            { onProgress: onWorkerProgress, signal },
-          );
-          embedded.push(...r.embedded.map(({ index, id }) => ({ index, id })));
-          failed.push(...r.failed);
-          this._size = r.size;
-        } else {
-          const r = await ch.call<{ embedded: EmbeddedItem[]; failed: FailedItem[] }>(
-            "embedItems",
-            { items: batch, upsert: false, ...common },
-            { onProgress: onWorkerProgress, signal },
-          );
-          failed.push(...r.failed);
-          // Into the collection (in the primary worker); embeddings are transferred, not copied.
-          const u = await this.primary.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
-            "upsertEmbedded",
-            { items: r.embedded },
-            { transfer: r.embedded.map((e) => e.embedding.buffer as ArrayBuffer), onProgress: onWorkerProgress },
-          );
-          embedded.push(...u.embedded);
-          failed.push(...u.failed);
-          progress.failed += u.failed.length;
-          progress.done -= u.failed.length;
-          this._size = u.size;
+        try {
+          if (ch === this.primary) {
+            const r = await ch.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
+              "embedItems",
+              { items: batch, upsert: true, ...common },
+              { onProgress: onWorkerProgress, signal },
+            );
+            embedded.push(...r.embedded.map(({ index, id }) => ({ index, id })));
+            failed.push(...r.failed);
+            this._size = r.size;
+          } else {
+            const r = await ch.call<{ embedded: EmbeddedItem[]; failed: FailedItem[] }>(
+              "embedItems",
+              { items: batch, upsert: false, ...common },
+              { onProgress: onWorkerProgress, signal },
+            );
+            failed.push(...r.failed);
+            // Into the collection (in the primary worker); embeddings are transferred, not copied.
+            const u = await this.primary.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
+              "upsertEmbedded",
+              { items: r.embedded },
+              { transfer: r.embedded.map((e) => e.embedding.buffer as ArrayBuffer), onProgress: onWorkerProgress },
+            );
+            embedded.push(...u.embedded);
+            failed.push(...u.failed);
+            progress.failed += u.failed.length;
+            progress.done -= u.failed.length;
+            this._size = u.size;
+          }
+        } catch (e) {
+          // The worker failed (crashed, disposed): the batch's unreported items fail with that error.
+          const info = errorInfo(e);
+          const reported = new Set([...embedded, ...failed].map((x) => x.index));
+          for (const it of batch) {
+            if (!reported.has(it.index)) {
+              failed.push({ index: it.index, id: it.id ?? null, ...info });
+              progress.failed++;
+            }
+          }
+          emit("embed");
         }
       }
     };

@@ -170,3 +170,13 @@ test("an abort signal stops add_images promptly and every item is still accounte
   assert.equal(cs.size, 2);
   await cs.dispose();
 });
+
+test("dispose during add_images fails the remaining items with Disposed instead of dropping them", async () => {
+  const cs = await ClipSearch.create({ model: readFileSync(MODEL) });
+  const items = Array.from({ length: 20 }, (_, i) => ({ id: `img-${i}`, bytes: IMAGES[i % 3] }));
+  const r = await cs.addImages(items, { onProgress: (p) => p.done === 2 && cs.dispose() });
+  assert.equal(r.embedded.length, 2);
+  assert.equal(r.failed.length, 18);
+  for (const f of r.failed) assert.equal(f.name, "Disposed", f.message);
+  assert.deepEqual([...r.embedded, ...r.failed].map((x) => x.index).sort((a, b) => a - b), items.map((_, i) => i));
+});
