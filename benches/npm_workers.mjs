@@ -44,7 +44,7 @@ for (const workers of [1, 2, 4]) {
     await page.waitForSelector("body[data-ready='1']");
     await page.evaluate((w) => window.app.open(w), workers);
     // Warm-up: starts the extra workers (each loads the model from the cache) outside the timing.
-    await page.evaluate(([n, w]) => window.app.ingestMeasured(n, w), [Math.min(8 * workers, images), workers]);
+    await page.evaluate(([n, w]) => window.app.ingestMeasured(n, w), [Math.max(workers, Math.min(8 * workers, Math.ceil(images / 4))), workers]);
     await page.evaluate(() => window.app.clear());
     const m = await page.evaluate(([n, w]) => window.app.ingestMeasured(n, w), [images, workers]);
     if (m.embedded !== images) throw new Error(`only ${m.embedded} of ${images} embedded`);
