@@ -72,12 +72,10 @@ export class WorkerChannel implements Channel {
     const id = this.next++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, onProgress: opts.onProgress });
-      if (opts.signal) {
-        if (opts.signal.aborted) this.worker.postMessage({ abort: id });
-        else opts.signal.addEventListener("abort", () => this.worker.postMessage({ abort: id }), { once: true });
-      }
       this.worker.postMessage({ id, method, args }, opts.transfer ?? []);
+      // The worker handles messages in order, so an abort always follows its call.
       if (opts.signal?.aborted) this.worker.postMessage({ abort: id });
+      else opts.signal?.addEventListener("abort", () => this.pending.has(id) && this.worker.postMessage({ abort: id }), { once: true });
     });
   }
 
