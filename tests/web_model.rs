@@ -4,7 +4,7 @@
 //! for the f16 Hugging Face layout, >= 0.999 for the q8_0 GGUF.
 #![cfg(target_arch = "wasm32")]
 
-use clipsearch::model::{Clip, HfFiles};
+use clipsearch::model::{convert, Clip, ConvertOptions, HfFiles, Quantization, Towers};
 use serde_json::Value;
 use wasm_bindgen_test::*;
 
@@ -75,6 +75,12 @@ fn check_against_golden(clip: &Clip, bound: f32, label: &str) {
 #[wasm_bindgen_test]
 fn q8_0_gguf_in_the_browser_matches_transformers_from_strings_and_image_files() {
     let clip = Clip::from_gguf(GGUF).unwrap();
+    // The browser runs quantized matrices on our packed int8 SIMD GEMM, not candle's kernel.
+    assert_eq!(
+        clip.model().matmul_kernel(),
+        clipsearch::kernels::kernel_name()
+    );
+    assert!(clip.model().matmul_kernel().starts_with("wasm-"));
     check_against_golden(&clip, 0.999, "q8_0 gguf");
 }
 
@@ -89,6 +95,38 @@ fn hugging_face_layout_in_the_browser_matches_transformers_within_0_9999() {
     })
     .unwrap();
     check_against_golden(&clip, 0.9999, "hf f16");
+}
+
+#[wasm_bindgen_test]
+fn four_bit_ggufs_run_on_the_packed_kernel_and_match_transformers_within_0_95() {
+    // Converted in the browser from the Hugging Face files; q4_0/q4_1 blocks are re-quantized
+    // to q8_0 once at load for the int8 SIMD kernel. Same bound as tests/model_parity.rs.
+    let files = HfFiles {
+        config: CONFIG,
+        weights: WEIGHTS,
+        tokenizer_json: Some(TOKENIZER),
+        preprocessor_json: Some(PREPROCESSOR),
+        name: Some("tiny-clip"),
+    };
+    for q in [Quantization::Q4_0, Quantization::Q4_1] {
+        let bytes = convert(
+            &files,
+            &ConvertOptions {
+                quantization: q,
+                towers: Towers::Both,
+                name: None,
+            },
+        )
+        .unwrap();
+        let clip = Clip::from_gguf(&bytes).unwrap();
+        assert_eq!(clip.info().quantization, q);
+        if q == Quantization::Q4_0 {
+            // (q4_1 needs an even number of blocks per row: the tiny model's 32-wide rows stay
+            // float in the file, see `clipsearch convert`.)
+            assert!(clip.model().matmul_kernel().starts_with("wasm-"));
+        }
+        check_against_golden(&clip, 0.95, q.as_str());
+    }
 }
 
 #[wasm_bindgen_test]

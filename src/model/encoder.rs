@@ -158,6 +158,13 @@ impl Encoder {
         Ok(Self { layers })
     }
 
+    /// Name of the matmul kernel the layers' linear maps run on (see [`MatMul::kernel_name`]).
+    pub(crate) fn kernel_name(&self) -> &'static str {
+        self.layers
+            .first()
+            .map_or("none", |l| l.self_attn.q_proj.weight.kernel_name())
+    }
+
     /// `xs [b, s, hidden]`, optional additive mask `[s, s]`.
     pub(crate) fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let mut xs = xs.clone();

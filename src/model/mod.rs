@@ -458,6 +458,17 @@ impl ClipModel {
             .unwrap_or("f32")
     }
 
+    /// The kernel the encoders' linear maps run on: `candle-f32` (f32/f16 files),
+    /// `candle-quantized` (quantized files, native builds), or `wasm-simd128` /
+    /// `wasm-relaxed-simd` (quantized files in wasm32 SIMD builds: [`crate::kernels`]).
+    pub fn matmul_kernel(&self) -> &'static str {
+        self.text
+            .as_ref()
+            .map(|t| t.kernel_name())
+            .or_else(|| self.vision.as_ref().map(|v| v.kernel_name()))
+            .unwrap_or("none")
+    }
+
     fn text(&self) -> Result<&TextTower> {
         self.text.as_ref().ok_or(Error::TowerNotLoaded("text"))
     }

@@ -82,6 +82,11 @@ impl TextTower {
         self.text_projection.weight.type_name()
     }
 
+    /// The kernel the encoder's linear maps run on.
+    pub(crate) fn kernel_name(&self) -> &'static str {
+        self.encoder.kernel_name()
+    }
+
     /// The pooled position of one id sequence (see the module docs).
     pub(crate) fn end_position(&self, ids: &[u32]) -> Result<usize> {
         if ids.is_empty() {

@@ -75,6 +75,11 @@ impl VisionTower {
         self.visual_projection.weight.type_name()
     }
 
+    /// The kernel the encoder's linear maps run on.
+    pub(crate) fn kernel_name(&self) -> &'static str {
+        self.encoder.kernel_name()
+    }
+
     /// Values per image: `channels × image_size × image_size`.
     pub(crate) fn pixels_per_image(&self) -> usize {
         self.channels * self.image_size * self.image_size

@@ -242,20 +242,37 @@ impl<'a> Vb<'a> {
 ///
 /// `Float` holds an f32 `[out, in]` matrix (f32 and f16 files, and any dequantized tensor);
 /// `Quantized` holds a candle [`QTensor`] (q8_0, q4_0, q4_1) multiplied through candle's
-/// `QMatMul` kernels. A custom kernel (e.g. a packed int8 SIMD GEMM for wasm) is added as one
-/// more variant here, built in [`MatMul::from_stored`] and dispatched in [`MatMul::forward`].
+/// `QMatMul` kernels (natively: candle's AVX/NEON q8_0 dot products). `Packed` holds the same
+/// weights packed once at load for [`crate::kernels::PackedQ8`], our int8 GEMM for wasm32
+/// SIMD, where candle's int8 dot product is slower than its f32 one: every quantized tensor
+/// takes this path in wasm32 builds with `simd128` (q8_0 blocks as they are; q4_0/q4_1
+/// dequantized and re-quantized to q8_0 once, at load).
 #[derive(Debug, Clone)]
 pub(crate) enum MatMul {
     /// f32 weights `[out, in]`.
     Float(Tensor),
     /// GGML-quantized weights `[out, in]`.
     Quantized(Arc<QTensor>),
+    /// Int8 weights packed for [`crate::kernels::PackedQ8`] (wasm32 SIMD builds), with the
+    /// GGML type the file stored.
+    #[cfg_attr(
+        not(all(target_arch = "wasm32", target_feature = "simd128")),
+        allow(dead_code)
+    )]
+    Packed(Arc<crate::kernels::PackedQ8>, GgmlDType),
 }
 
 impl MatMul {
     /// Picks the implementation for a stored tensor.
     pub(crate) fn from_stored(s: &Stored) -> Result<Self> {
         Ok(match s {
+            #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+            Stored::Quant(q)
+                if !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) =>
+            {
+                let linear = crate::kernels::Q8Linear::from_qtensor(q, None)?;
+                MatMul::Packed(Arc::new(linear.weight().clone()), q.dtype())
+            }
             Stored::Quant(q)
                 if !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
                     && kernel_accepts(q) =>
@@ -271,7 +288,24 @@ impl MatMul {
         Ok(match self {
             MatMul::Float(w) => x.matmul(&w.t()?)?,
             MatMul::Quantized(q) => QMatMul::QTensor(q.clone()).forward(x)?,
+            MatMul::Packed(p, _) => {
+                let (rows, _) = x.dims2()?;
+                let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                let mut out = vec![0f32; rows * p.n()];
+                p.matmul(&xs, rows, &mut out)?;
+                Tensor::from_vec(out, (rows, p.n()), &Device::Cpu)?
+            }
         })
+    }
+
+    /// Name of the kernel that multiplies: `candle-f32`, `candle-quantized`, or
+    /// [`crate::kernels::kernel_name`] for packed int8 weights.
+    pub(crate) fn kernel_name(&self) -> &'static str {
+        match self {
+            MatMul::Float(_) => "candle-f32",
+            MatMul::Quantized(_) => "candle-quantized",
+            MatMul::Packed(..) => crate::kernels::kernel_name(),
+        }
     }
 
     /// Storage type name.
@@ -279,6 +313,7 @@ impl MatMul {
         match self {
             MatMul::Float(_) => "f32",
             MatMul::Quantized(q) => ggml_name(q.dtype()),
+            MatMul::Packed(_, d) => ggml_name(*d),
         }
     }
 }

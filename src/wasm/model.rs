@@ -30,6 +30,7 @@ struct InfoDto<'a> {
     has_text: bool,
     has_vision: bool,
     image_size: Option<usize>,
+    kernel: &'a str,
 }
 
 #[wasm_bindgen(js_class = ClipModel)]
@@ -68,7 +69,9 @@ impl JsClipModel {
         })
     }
 
-    /// `{ key, space, name, dim, quantization, towers, hasText, hasVision, imageSize }`.
+    /// `{ key, space, name, dim, quantization, towers, hasText, hasVision, imageSize, kernel }`;
+    /// `kernel` names the matmul implementation (`wasm-simd128`, `wasm-relaxed-simd` for
+    /// quantized models, `candle-f32` for f32/f16 ones).
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let i = self.inner.info();
@@ -82,6 +85,7 @@ impl JsClipModel {
             has_text: i.towers.has_text(),
             has_vision: i.towers.has_vision(),
             image_size: self.inner.model().image_size().ok(),
+            kernel: self.inner.model().matmul_kernel(),
         })
     }
 
