@@ -54,12 +54,7 @@ impl Fetcher {
                 Ok(mut resp) => {
                     let status = resp.status().as_u16();
                     if (200..300).contains(&status) {
-                        match resp
-                            .body_mut()
-                            .with_config()
-                            .limit(MAX_BODY)
-                            .read_to_vec()
-                        {
+                        match resp.body_mut().with_config().limit(MAX_BODY).read_to_vec() {
                             Ok(b) => return Ok(b),
                             Err(e) => self.transport_error(e, url, &red, attempt),
                         }
@@ -113,7 +108,11 @@ impl Fetcher {
 /// Removes the URL (and its query string alone) from a message of the HTTP client.
 fn scrub(msg: &str, url: &str, red: &str) -> String {
     let mut m = msg.replace(url, red);
-    if let Some(q) = url.split_once('?').map(|(_, q)| q).filter(|q| !q.is_empty()) {
+    if let Some(q) = url
+        .split_once('?')
+        .map(|(_, q)| q)
+        .filter(|q| !q.is_empty())
+    {
         m = m.replace(q, "[redacted]");
     }
     m
@@ -142,7 +141,8 @@ mod tests {
     #[test]
     fn statuses_map_to_typed_errors() {
         let u = "https://b.s3.amazonaws.com/k.jpg";
-        let expired = "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
+        let expired =
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
         assert_eq!(classify_http(403, expired, u).code(), "UrlExpired");
         assert_eq!(classify_http(403, "nope", u).code(), "AccessDenied");
         assert_eq!(classify_http(404, "", u).code(), "NotFound");
@@ -152,7 +152,11 @@ mod tests {
     #[test]
     fn scrub_removes_the_query_string() {
         let url = "https://h/x.jpg?X-Amz-Signature=s3cr3t";
-        let m = scrub(&format!("bad uri {url}, also X-Amz-Signature=s3cr3t"), url, "https://h/x.jpg");
+        let m = scrub(
+            &format!("bad uri {url}, also X-Amz-Signature=s3cr3t"),
+            url,
+            "https://h/x.jpg",
+        );
         assert!(!m.contains("s3cr3t"), "{m}");
     }
 }

@@ -90,8 +90,14 @@ fn parse_shard(s: &str) -> std::result::Result<(u64, u64), String> {
     let (i, n) = s
         .split_once('/')
         .ok_or_else(|| format!("`{s}` is not I/N (e.g. 0/4)"))?;
-    let i: u64 = i.trim().parse().map_err(|_| format!("`{i}` is not a number"))?;
-    let n: u64 = n.trim().parse().map_err(|_| format!("`{n}` is not a number"))?;
+    let i: u64 = i
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{i}` is not a number"))?;
+    let n: u64 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a number"))?;
     if n == 0 || i >= n {
         return Err(format!("shard {i}/{n}: need 0 <= I < N"));
     }
@@ -213,9 +219,7 @@ fn walk_folder(root: &Path) -> (Vec<Work>, Vec<Failure>, usize) {
             Err(e) => {
                 let path = e.path().map(|p| p.display().to_string());
                 failures.push(Failure {
-                    id: path
-                        .clone()
-                        .unwrap_or_else(|| root.display().to_string()),
+                    id: path.clone().unwrap_or_else(|| root.display().to_string()),
                     source: path,
                     error: Error::Io(e.to_string()),
                 });
@@ -342,8 +346,8 @@ impl KindText for csv::Error {
 
 /// Reads a JSON Lines manifest.
 fn read_jsonl(path: &Path, base: &Path) -> Result<Vec<std::result::Result<Work, Failure>>> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let line = i + 1;
@@ -466,7 +470,12 @@ fn read_ours(path: &Path, space: &SpaceInfo, id_column: &str) -> Result<Vec<Item
 }
 
 /// Writes items as a Parquet table, atomically (temporary file, flush to disk, rename).
-fn write_atomic(path: &Path, items: &[Item], space: &SpaceInfo, opts: &ExportOptions) -> Result<()> {
+fn write_atomic(
+    path: &Path,
+    items: &[Item],
+    space: &SpaceInfo,
+    opts: &ExportOptions,
+) -> Result<()> {
     let mut tmp = path.as_os_str().to_os_string();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -513,9 +522,7 @@ fn list_parts(dir: &Path) -> Result<(Vec<PathBuf>, usize)> {
 /// Fetches or reads an item's bytes and embeds them.
 fn embed_one(clip: &Clip, fetcher: &Fetcher, w: &Work) -> std::result::Result<Item, Failure> {
     let bytes = match &w.source {
-        Source::File(p) => {
-            std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
-        }
+        Source::File(p) => std::fs::read(p).map_err(|e| Error::Io(format!("{}: {e}", p.display()))),
         Source::Url(u) => fetcher.get(u),
     };
     bytes
@@ -551,10 +558,14 @@ fn progress_bar(len: u64, quiet: bool) -> indicatif::ProgressBar {
 /// Input, model or output errors (exit code 3); failed items are in [`Outcome::failures`].
 pub fn run(a: &Args) -> Result<Outcome> {
     if a.chunk_size == 0 {
-        return Err(Error::InvalidArgument("--chunk-size must be at least 1".into()));
+        return Err(Error::InvalidArgument(
+            "--chunk-size must be at least 1".into(),
+        ));
     }
     if !(a.timeout > 0.0 && a.timeout.is_finite()) {
-        return Err(Error::InvalidArgument("--timeout must be a positive number of seconds".into()));
+        return Err(Error::InvalidArgument(
+            "--timeout must be a positive number of seconds".into(),
+        ));
     }
     let opts = ExportOptions {
         id_columns: vec![a.id_column.clone()],
@@ -610,10 +621,18 @@ pub fn run(a: &Args) -> Result<Outcome> {
     let (parts, mut next_part) = list_parts(&dir)?;
     let mut done: HashSet<String> = HashSet::new();
     if a.output.exists() {
-        done.extend(read_ours(&a.output, &space, &a.id_column)?.into_iter().map(|i| i.id));
+        done.extend(
+            read_ours(&a.output, &space, &a.id_column)?
+                .into_iter()
+                .map(|i| i.id),
+        );
     }
     for p in &parts {
-        done.extend(read_ours(p, &space, &a.id_column)?.into_iter().map(|i| i.id));
+        done.extend(
+            read_ours(p, &space, &a.id_column)?
+                .into_iter()
+                .map(|i| i.id),
+        );
     }
     let todo: Vec<&Work> = works.iter().filter(|w| !done.contains(&w.id)).collect();
     let skipped_existing = works.len() - todo.len();
@@ -670,10 +689,18 @@ pub fn run(a: &Args) -> Result<Outcome> {
     } else {
         let mut all: BTreeMap<String, Item> = BTreeMap::new();
         if a.output.exists() {
-            all.extend(read_ours(&a.output, &space, &a.id_column)?.into_iter().map(|i| (i.id.clone(), i)));
+            all.extend(
+                read_ours(&a.output, &space, &a.id_column)?
+                    .into_iter()
+                    .map(|i| (i.id.clone(), i)),
+            );
         }
         for p in &parts {
-            all.extend(read_ours(p, &space, &a.id_column)?.into_iter().map(|i| (i.id.clone(), i)));
+            all.extend(
+                read_ours(p, &space, &a.id_column)?
+                    .into_iter()
+                    .map(|i| (i.id.clone(), i)),
+            );
         }
         let items: Vec<Item> = all.into_values().collect();
         write_atomic(&a.output, &items, &space, &opts)?;

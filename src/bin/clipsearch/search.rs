@@ -64,7 +64,9 @@ fn parse_filter(s: &str) -> Result<Condition> {
     })?;
     let key = k.trim();
     if key.is_empty() {
-        return Err(Error::InvalidFilter(format!("`{s}` has no field name before `=`")));
+        return Err(Error::InvalidFilter(format!(
+            "`{s}` has no field name before `=`"
+        )));
     }
     let value = match serde_json::from_str::<Value>(v.trim()) {
         Ok(x @ (Value::String(_) | Value::Number(_) | Value::Bool(_))) => x,

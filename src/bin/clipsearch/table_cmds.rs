@@ -5,11 +5,11 @@
 //! Exit codes: 0 success; 1 `import --strict` with rejected rows; 2 bad usage (clap); 3 a typed
 //! error (printed on stderr as one JSON object `{"error": code, "message": ...}`).
 
+use clipsearch::model::SplitMix64;
 use clipsearch::table::{
     export_parquet, import_parquet, qdrant_create_collection, write_npy, write_qdrant_points,
     ExportOptions, ImportOptions, ImportedTable,
 };
-use clipsearch::model::SplitMix64;
 use clipsearch::{Collection, Error, Item, Metadata, Result, SpaceInfo};
 use serde_json::{json, Value};
 use std::fs::File;
