@@ -144,7 +144,7 @@ struct Work {
 pub struct Failure {
     id: String,
     source: Option<String>,
-    error: Error,
+    error: Box<Error>,
 }
 
 impl Failure {
@@ -221,7 +221,7 @@ fn walk_folder(root: &Path) -> (Vec<Work>, Vec<Failure>, usize) {
                 failures.push(Failure {
                     id: path.clone().unwrap_or_else(|| root.display().to_string()),
                     source: path,
-                    error: Error::Io(e.to_string()),
+                    error: Box::new(Error::Io(e.to_string())),
                 });
             }
         }
@@ -240,7 +240,7 @@ fn manifest_work(
     let fail = |id: String, error: Error| Failure {
         id,
         source: Some(redact_url(url)),
-        error,
+        error: Box::new(error),
     };
     let url = url.trim();
     if url.is_empty() {
@@ -304,7 +304,10 @@ fn read_csv(path: &Path, base: &Path) -> Result<Vec<std::result::Result<Work, Fa
                 out.push(Err(Failure {
                     id: format!("line {line}"),
                     source: None,
-                    error: Error::InvalidData(format!("manifest line {line}: {}", e.kind_text())),
+                    error: Box::new(Error::InvalidData(format!(
+                        "manifest line {line}: {}",
+                        e.kind_text()
+                    ))),
                 }));
                 continue;
             }
@@ -357,7 +360,7 @@ fn read_jsonl(path: &Path, base: &Path) -> Result<Vec<std::result::Result<Work, 
         let bad = |msg: String| Failure {
             id: format!("line {line}"),
             source: None,
-            error: Error::InvalidData(format!("manifest line {line}: {msg}")),
+            error: Box::new(Error::InvalidData(format!("manifest line {line}: {msg}"))),
         };
         let obj = match serde_json::from_str::<Value>(l) {
             Ok(Value::Object(o)) => o,
@@ -535,7 +538,7 @@ fn embed_one(clip: &Clip, fetcher: &Fetcher, w: &Work) -> std::result::Result<It
         .map_err(|error| Failure {
             id: w.id.clone(),
             source: Some(w.source.shown()),
-            error,
+            error: Box::new(error),
         })
 }
 
@@ -600,9 +603,9 @@ pub fn run(a: &Args) -> Result<Outcome> {
                     failures.push(Failure {
                         id: w.id.clone(),
                         source: Some(w.source.shown()),
-                        error: Error::InvalidData(format!(
+                        error: Box::new(Error::InvalidData(format!(
                             "{here}duplicate id{at}: give each row a distinct `id`"
-                        )),
+                        ))),
                     });
                     continue;
                 }
