@@ -43,7 +43,7 @@ def export(hf_dir: Path, out: Path):
 
     x = torch.zeros(1, 3, 224, 224)
     torch.onnx.export(Wrap(model), (x,), str(out / "vision_f32.onnx"), input_names=["pixel_values"],
-                      output_names=["image_embeds"], opset_version=17,
+                      output_names=["image_embeds"], opset_version=18,
                       dynamic_axes={"pixel_values": {0: "n"}, "image_embeds": {0: "n"}})
     print(json.dumps({"exported": str(out / "vision_f32.onnx")}))
 
@@ -64,6 +64,14 @@ def preprocess(path):
     return a.transpose(2, 0, 1)[None]
 
 
+def embed_one(onnx_dir: Path, image: Path):
+    """Prints the f32 embedding of one image (to check that both engines run the same model)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(onnx_dir / "vision_f32.onnx"), providers=["CPUExecutionProvider"])
+    print(json.dumps(sess.run(None, {"pixel_values": preprocess(image)})[0][0].tolist()))
+
+
 def bench(onnx_dir: Path, img_dir: Path, threads: int, runs: int):
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -71,7 +79,15 @@ def bench(onnx_dir: Path, img_dir: Path, threads: int, runs: int):
     f32 = onnx_dir / "vision_f32.onnx"
     int8 = onnx_dir / "vision_int8.onnx"
     if not int8.exists():
-        quantize_dynamic(str(f32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
+        # The exporter's value_info disagrees with onnx shape inference on the projection
+        # (768 vs 512), which the quantizer runs: drop it (shapes are re-inferred).
+        import onnx
+
+        m = onnx.load(str(f32))
+        del m.graph.value_info[:]
+        clean = onnx_dir / "vision_f32_clean.onnx"
+        onnx.save(m, str(clean), save_as_external_data=True, location=clean.name + ".data")
+        quantize_dynamic(str(clean), str(int8), weight_type=QuantType.QInt8, per_channel=True)
     images = sorted(p for p in img_dir.rglob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
     results = {}
     for name, path in [("f32", f32), ("int8", int8)]:
@@ -107,9 +123,14 @@ def main():
     b.add_argument("img_dir", type=Path)
     b.add_argument("--threads", type=int, default=2)
     b.add_argument("--runs", type=int, default=3)
+    o = sub.add_parser("embed")
+    o.add_argument("onnx_dir", type=Path)
+    o.add_argument("image", type=Path)
     a = ap.parse_args()
     if a.cmd == "export":
         export(a.hf_dir, a.out)
+    elif a.cmd == "embed":
+        embed_one(a.onnx_dir, a.image)
     else:
         bench(a.onnx_dir, a.img_dir, a.threads, a.runs)
 

@@ -522,6 +522,13 @@ fn list_parts(dir: &Path) -> Result<(Vec<PathBuf>, usize)> {
     Ok((parts, next))
 }
 
+// One model serves every worker thread: `Clip` is `Send + Sync` (checked here at compile time).
+const _: fn() = || {
+    fn shared<T: Send + Sync>() {}
+    shared::<Clip>();
+    shared::<Fetcher>();
+};
+
 /// Fetches or reads an item's bytes and embeds them.
 fn embed_one(clip: &Clip, fetcher: &Fetcher, w: &Work) -> std::result::Result<Item, Failure> {
     let bytes = match &w.source {
