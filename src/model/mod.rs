@@ -64,7 +64,7 @@ use sha2::{Digest, Sha256};
 
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
 pub use gguf::{convert, ConvertOptions};
-pub use random::random_model;
+pub use random::{random_model, SplitMix64};
 
 use text_model::TextTower;
 use vision_model::VisionTower;

@@ -4,20 +4,50 @@
 use super::config::ClipConfig;
 use crate::Result;
 
-/// SplitMix64: a small, seedable generator (deterministic across platforms).
-struct Rng(u64);
+/// SplitMix64 (Steele, Lea and Flood 2014): a small, seedable generator, deterministic across
+/// platforms. Used for random-weight models and for synthetic tables (the CLI's `synth-table`);
+/// not for anything that needs unpredictability.
+///
+/// # Example
+/// ```
+/// use clipsearch::model::SplitMix64;
+/// let (mut a, mut b) = (SplitMix64::new(7), SplitMix64::new(7));
+/// assert_eq!(a.next_u64(), b.next_u64());
+/// let u = a.uniform();
+/// assert!(u > 0.0 && u < 1.0);
+/// ```
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
 
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
+impl SplitMix64 {
+    /// A generator with this seed.
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    /// Uniform in [-1, 1).
-    fn sym(&mut self) -> f32 {
+
+    /// Uniform `f32` in `[-1, 1)` (24 random bits).
+    pub fn sym(&mut self) -> f32 {
         ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    /// Uniform `f64` in the open interval `(0, 1)` (53 random bits).
+    pub fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// Standard normal `f64` (Box–Muller, one draw per two uniforms).
+    pub fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     }
 }
 
@@ -137,7 +167,7 @@ pub(crate) fn safetensors_f32(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Vec
 /// assert!(weights.len() > 1_000_000);
 /// ```
 pub fn random_model(config: &ClipConfig, seed: u64) -> Result<(String, Vec<u8>)> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut tensors = Vec::new();
     for (name, shape) in tensor_shapes(config) {
         let n: usize = shape.iter().product();

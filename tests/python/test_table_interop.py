@@ -145,7 +145,7 @@ def test_a_table_written_by_pyarrow_imports(tmp_path):
     # The wrong model is refused.
     bad = subprocess.run([BIN, "import", "--table", str(out), "--model-key", "m2", "--dim", "16",
                           "-o", str(tmp_path / "x.parquet")], capture_output=True, text=True)
-    assert bad.returncode == 1
+    assert bad.returncode == 3  # input/model error (README: CLI exit codes)
     assert json.loads(bad.stderr.strip().splitlines()[-1])["error"] == "ModelMismatch"
 
 

@@ -1,25 +1,53 @@
 //! `clipsearch`: the native command-line interface over the same core as the browser package.
 //!
 //! Each subcommand lives in its own module beside this file.
+//!
+//! Exit codes (also in `clipsearch --help` and the README):
+//! - 0: success;
+//! - 1: the command ran but some items failed (`index`: listed on stderr, one JSON object each;
+//!   `import --strict`: rejected rows);
+//! - 2: bad usage (unknown option, missing argument: clap's message);
+//! - 3: an input, model or output error stopped the command (stderr: one JSON object
+//!   `{"error": <stable code>, "message": ...}`, the codes of `clipsearch::Error::code`).
 
 #[cfg(not(target_arch = "wasm32"))]
 mod convert;
 #[cfg(not(target_arch = "wasm32"))]
 mod embed;
 #[cfg(not(target_arch = "wasm32"))]
+mod fetch_http;
+#[cfg(not(target_arch = "wasm32"))]
+mod index;
+#[cfg(not(target_arch = "wasm32"))]
 mod randmodel;
+#[cfg(not(target_arch = "wasm32"))]
+mod search;
 #[cfg(not(target_arch = "wasm32"))]
 mod table_cmds;
 
-/// Prints an error with its stable code and returns the failure exit code.
+/// Exit code: some items failed (the others were processed).
+#[cfg(not(target_arch = "wasm32"))]
+pub const EXIT_ITEMS_FAILED: u8 = 1;
+/// Exit code: an input, model or output error stopped the command.
+#[cfg(not(target_arch = "wasm32"))]
+pub const EXIT_ERROR: u8 = 3;
+
+/// Prints an error as one JSON object on stderr and returns [`EXIT_ERROR`].
+#[cfg(not(target_arch = "wasm32"))]
+pub fn fail(e: &clipsearch::Error) -> std::process::ExitCode {
+    eprintln!(
+        "{}",
+        serde_json::json!({"error": e.code(), "message": e.to_string()})
+    );
+    std::process::ExitCode::from(EXIT_ERROR)
+}
+
+/// Maps a subcommand's result to the exit code.
 #[cfg(not(target_arch = "wasm32"))]
 fn report(r: clipsearch::Result<()>) -> std::process::ExitCode {
     match r {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error [{}]: {e}", e.code());
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
 }
 
@@ -32,6 +60,8 @@ fn main() -> std::process::ExitCode {
             println!("clipsearch {}", clipsearch::VERSION);
             std::process::ExitCode::SUCCESS
         }
+        Command::Index(a) => index::main(&a),
+        Command::Search(a) => search::main(&a),
         Command::Export(a) => table_cmds::export(&a),
         Command::Import(a) => table_cmds::import(&a),
         Command::SynthTable(a) => table_cmds::synth(&a),
@@ -45,7 +75,13 @@ fn main() -> std::process::ExitCode {
 /// Private multimodal image search: embed, index, search and export, natively.
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(clap::Parser)]
-#[command(name = "clipsearch", version)]
+#[command(
+    name = "clipsearch",
+    version,
+    after_help = "Exit codes: 0 success; 1 some items failed (index: listed on stderr; \
+import --strict: rejected rows); 2 bad usage; 3 an input, model or output error \
+(stderr: {\"error\": code, \"message\": ...})."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,9 +92,14 @@ struct Cli {
 enum Command {
     /// Print the version.
     Version,
-    /// Export a table to Qdrant request bodies, NPY + JSON, or Parquet.
+    /// Embed a folder or a manifest (CSV/JSONL of id,url,...) into a Parquet table, on all
+    /// cores; resumable and shardable.
+    Index(index::Args),
+    /// Search a table by text, image or item id; one JSON object per result.
+    Search(search::Args),
+    /// Export a table to Qdrant request bodies, NPY + JSON, Parquet, or a saved collection.
     Export(table_cmds::ExportArgs),
-    /// Validate a (foreign) Parquet table and write it as a clipsearch table.
+    /// Read a (foreign) Parquet table or a saved collection and write it as a clipsearch table.
     Import(table_cmds::ImportArgs),
     /// Write a seeded synthetic table of clustered unit vectors (tests and benchmarks).
     SynthTable(table_cmds::SynthArgs),

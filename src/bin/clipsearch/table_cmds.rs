@@ -1,13 +1,16 @@
-//! `export`, `import` and `synth-table`: embedding tables on the command line.
+//! `export`, `import` and `synth-table`: embedding tables on the command line, in the formats
+//! the browser package reads and writes (Parquet tables of [`clipsearch::table`] and the saved
+//! collections of `Collection.toBytes()` / [`clipsearch::Collection::to_bytes`]).
 //!
-//! Exit codes: 0 success; 1 a typed error (printed on stderr as one JSON object
-//! `{"error": code, "message": ...}`); 2 bad usage (clap); 3 `import --strict` with rejected rows.
+//! Exit codes: 0 success; 1 `import --strict` with rejected rows; 2 bad usage (clap); 3 a typed
+//! error (printed on stderr as one JSON object `{"error": code, "message": ...}`).
 
+use clipsearch::model::SplitMix64;
 use clipsearch::table::{
     export_parquet, import_parquet, qdrant_create_collection, write_npy, write_qdrant_points,
     ExportOptions, ImportOptions, ImportedTable,
 };
-use clipsearch::{Error, Item, Metadata, Result, SpaceInfo};
+use clipsearch::{Collection, Error, Item, Metadata, Result, SpaceInfo};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -23,18 +26,21 @@ pub enum Target {
     Npy,
     /// A Parquet file (e.g. with other id columns).
     Parquet,
+    /// A saved collection file (the bytes of the browser's `Collection.toBytes()`, which
+    /// `Collection.fromBytes()` loads), with its search graph built when it is large enough.
+    Collection,
 }
 
 /// `clipsearch export`.
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// Input table (Parquet written by clipsearch, or a foreign one).
+    /// Input table (Parquet written by clipsearch, or a foreign one) or a saved collection.
     #[arg(long)]
     table: PathBuf,
     /// Output format.
     #[arg(long)]
     to: Target,
-    /// Output directory (qdrant, npy) or file (parquet).
+    /// Output directory (qdrant, npy) or file (parquet, collection).
     #[arg(short, long)]
     output: PathBuf,
     /// Id column(s) of the output; the first holds the item id, further ones come from metadata
@@ -46,12 +52,16 @@ pub struct ExportArgs {
     input_id_column: Option<String>,
 }
 
-/// `clipsearch import`: validate a (foreign) Parquet table and write it as a clipsearch table.
+/// `clipsearch import`: validate a (foreign) Parquet table, or read a saved collection (e.g.
+/// downloaded from the browser), and write it as a clipsearch Parquet table.
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["file", "table"])))]
 pub struct ImportArgs {
-    /// Input Parquet table.
+    /// Input: a Parquet table or a saved collection (`Collection.toBytes()`).
+    file: Option<PathBuf>,
+    /// Same as the positional FILE.
     #[arg(long)]
-    table: PathBuf,
+    table: Option<PathBuf>,
     /// Output clipsearch Parquet table.
     #[arg(short, long)]
     output: PathBuf,
@@ -77,7 +87,7 @@ pub struct ImportArgs {
     /// Normalise vectors whose L2 norm is not 1.
     #[arg(long)]
     normalize: bool,
-    /// Exit with code 3 when any row was rejected.
+    /// Exit with code 1 when any row was rejected.
     #[arg(long)]
     strict: bool,
 }
@@ -113,7 +123,7 @@ fn create(path: &Path) -> Result<BufWriter<File>> {
 }
 
 /// UTC now as RFC 3339 (the native CLI has a clock; wasm callers pass their own).
-fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -137,9 +147,39 @@ fn now_rfc3339() -> String {
     )
 }
 
+/// Reads a Parquet table, or a saved collection (recognised by its magic bytes) checked against
+/// `opts.expected` like a table.
 fn read_table(path: &Path, opts: &ImportOptions) -> Result<ImportedTable> {
     let data = std::fs::read(path).map_err(|e| io_err(path, e))?;
-    import_parquet(data, opts)
+    if !data.starts_with(clipsearch::index::MAGIC) {
+        return import_parquet(data, opts);
+    }
+    let c = Collection::from_bytes(&data)?;
+    if let Some(exp) = &opts.expected {
+        if exp.model_key != c.space().model_key {
+            return Err(Error::ModelMismatch {
+                expected: exp.model_key.clone(),
+                found: c.space().model_key.clone(),
+            });
+        }
+        if exp.dim != c.space().dim {
+            return Err(Error::DimensionMismatch {
+                expected: exp.dim,
+                found: c.space().dim,
+            });
+        }
+    }
+    Ok(ImportedTable {
+        space: c.space().clone(),
+        model_recorded: true,
+        items: c.iter().map(|r| r.to_item()).collect(),
+        rejected: Vec::new(),
+        id_column: opts
+            .id_column
+            .clone()
+            .unwrap_or_else(|| clipsearch::table::DEFAULT_ID_COLUMN.to_string()),
+        skipped_columns: Vec::new(),
+    })
 }
 
 fn report_rejected(t: &ImportedTable) {
@@ -182,6 +222,16 @@ fn run_export(a: &ExportArgs) -> Result<Value> {
             write_file(&a.output, &bytes)?;
             t.items.len()
         }
+        Target::Collection => {
+            let mut c = Collection::new(t.space.clone())?;
+            let n = t.items.len();
+            for it in t.items.iter().cloned() {
+                c.upsert(it)?;
+            }
+            c.rebuild();
+            write_file(&a.output, &c.to_bytes()?)?;
+            n
+        }
         Target::Qdrant => {
             std::fs::create_dir_all(&a.output).map_err(|e| io_err(&a.output, e))?;
             write_file(
@@ -218,8 +268,13 @@ fn run_import(a: &ImportArgs) -> Result<(Value, bool)> {
             ))
         }
     };
+    let input = a
+        .file
+        .as_ref()
+        .or(a.table.as_ref())
+        .ok_or_else(|| Error::InvalidArgument("give the input file".into()))?;
     let t = read_table(
-        &a.table,
+        input,
         &ImportOptions {
             id_column: a.id_column.clone(),
             embedding_column: a.embedding_column.clone(),
@@ -241,26 +296,6 @@ fn run_import(a: &ImportArgs) -> Result<(Value, bool)> {
     ))
 }
 
-/// SplitMix64: a small seeded generator (enough for synthetic data).
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-    }
-}
-
 fn normalized(v: Vec<f64>) -> Vec<f32> {
     let n = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-12);
     v.into_iter().map(|x| (x / n) as f32).collect()
@@ -268,7 +303,7 @@ fn normalized(v: Vec<f64>) -> Vec<f32> {
 
 /// Seeded clustered unit vectors with some metadata (cluster, label, score, tags, even).
 pub fn synth_items(n: usize, dim: usize, seed: u64, clusters: usize) -> Vec<Item> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix64::new(seed);
     let clusters = clusters.max(1);
     let centres: Vec<Vec<f64>> = (0..clusters)
         .map(|_| {
@@ -323,10 +358,7 @@ fn finish(r: Result<Value>) -> ExitCode {
             println!("{v}");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("{}", json!({"error": e.code(), "message": e.to_string()}));
-            ExitCode::from(1)
-        }
+        Err(e) => crate::fail(&e),
     }
 }
 
@@ -341,7 +373,7 @@ pub fn import(a: &ImportArgs) -> ExitCode {
         Ok((v, any_rejected)) => {
             println!("{v}");
             if any_rejected && a.strict {
-                ExitCode::from(3)
+                ExitCode::from(crate::EXIT_ITEMS_FAILED)
             } else {
                 ExitCode::SUCCESS
             }
