@@ -70,6 +70,7 @@ test-wasm:
 	scripts/run-layer.sh wasm cargo -- cargo test --target wasm32-unknown-unknown $(patsubst tests/%.rs,--test %,$(wildcard tests/web*.rs tests/*_wasm.rs))
 
 test-e2e: www
+	cargo build --bin clipsearch
 	scripts/run-layer.sh e2e node -- node --test --test-concurrency=1 tests/e2e/
 
 # The packed npm package: in Node, and in a fresh Vite app driven in headless Chromium.

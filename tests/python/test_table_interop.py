@@ -157,3 +157,35 @@ def test_parquet_reexport_with_several_id_columns(table, tmp_path):
     assert list(df.columns[:3]) == ["locator", "label", "embedding"]
     orig = pd.read_parquet(table)
     assert list(df["label"]) == list(orig["label"])
+
+
+def test_qdrant_returns_the_same_top10_as_clipsearch_for_20_queries(table, tmp_path):
+    """The collection moves to Qdrant without re-embedding: for 20 items, Qdrant's top 10
+    neighbours of the item's vector are `clipsearch search --id` ("more like this") results."""
+    from qdrant_client import QdrantClient, models
+
+    run("export", "--table", table, "--to", "qdrant", "-o", tmp_path)
+    create = json.loads((tmp_path / "create_collection.json").read_text())
+    client = QdrantClient(":memory:")
+    client.create_collection(
+        "photos",
+        vectors_config=models.VectorParams(
+            size=create["vectors"]["size"],
+            distance=models.Distance(create["vectors"]["distance"]),
+        ),
+    )
+    bodies = [json.loads(l) for l in (tmp_path / "points.ndjson").read_text().splitlines()]
+    for b in bodies:
+        client.upsert("photos", points=[models.PointStruct(**p) for p in b["points"]], wait=True)
+    points = {p["payload"]["locator"]: p for b in bodies for p in b["points"]}
+    rng = np.random.default_rng(SEED + 1)
+    print(f"query seed {SEED + 1}")
+    for item in rng.choice(sorted(points), 20, replace=False):
+        ours = [json.loads(l) for l in
+                run("search", "--table", table, "--id", item, "-k", 10).stdout.splitlines()]
+        res = client.query_points("photos", query=points[item]["vector"], limit=11,
+                                  with_payload=True)
+        theirs = [r for r in res.points if r.payload["locator"] != item][:10]
+        assert [h["id"] for h in ours] == [r.payload["locator"] for r in theirs], item
+        for h, r in zip(ours, theirs):
+            assert abs(h["score"] - r.score) < 1e-5
