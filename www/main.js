@@ -155,6 +155,7 @@ async function addItems(items, describe) {
   $("failed-box").hidden = ul.children.length === 0;
   if (r.failed.length) $("failed-box").open = true;
   await c.save();
+  setStatus(`Added ${r.embedded.length} ${describe}; ${r.size} images in the collection.`);
   setCollectionSize(r.size);
   document.body.dataset.added = String(r.size);
   document.body.dataset.failed = String(ul.children.length);

@@ -99,7 +99,7 @@ test("a chosen folder is embedded with its relative paths as ids and the folder 
   writeFileSync(join(dir, "holiday", "checker.png"), fixture("checker.png"));
   try {
     const { page } = await openDemo();
-    await page.setInputFiles("#folder", dir);
+    await page.setInputFiles("#folder", join(dir, "holiday"));
     await page.waitForSelector("body[data-added='2']", { timeout: 60_000 });
     await searchText(page, "anything");
     assert.deepEqual((await ids(page)).sort(), ["holiday/checker.png", "holiday/noise.png"]);
