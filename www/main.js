@@ -83,7 +83,11 @@ async function loadModel(model, label) {
 $("model-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const url = $("model-url").value.trim();
-  run(() => loadModel(url, redactUrl(url)));
+  // A model on another https origin needs that origin in connect-src: offer to allow it.
+  run(() => {
+    offerOrigins(originsNotAllowed([{ url: new URL(url, location.href).href }]));
+    return loadModel(url, redactUrl(url));
+  });
 });
 $("model-file").addEventListener("change", (ev) =>
   run(async () => {
@@ -303,7 +307,7 @@ function offerOrigins(origins) {
   pendingOrigins = origins;
   $("origins-box").hidden = origins.length === 0;
   $("origins-text").textContent = origins.length
-    ? `Thumbnails from ${origins.join(", ")} are blocked by this page's Content-Security-Policy. Allow ${origins.length === 1 ? "this origin" : "these origins"} and reload (your collection is kept; paste the URLs again after the reload, they are never stored).`
+    ? `Requests to ${origins.join(", ")} (thumbnails, model downloads) are blocked by this page's Content-Security-Policy. Allow ${origins.length === 1 ? "this origin" : "these origins"} and reload (your collection is kept; paste the URLs again after the reload, they are never stored).`
     : "";
 }
 $("origins-allow").addEventListener("click", () => {
