@@ -37,10 +37,12 @@ package: wasm
 	@ls -l npm-pack/clipsearch.tgz
 
 # A self-contained static site: www/ plus the package and the default model.
-www: wasm
-	rm -rf www/pkg www/models && mkdir -p www/pkg www/models
+# www/dist is the package's compiled TypeScript layer (its worker included), www/pkg the wasm.
+www: package
+	rm -rf www/pkg www/dist www/models && mkdir -p www/pkg www/dist www/models
 	cp pkg/clipsearch.js pkg/clipsearch_bg.wasm www/pkg/
-	cp models/tiny-clip.gguf www/models/
+	cp dist/*.js www/dist/
+	cp models/tiny-clip.gguf models/manifest.json www/models/
 
 demo: setup-demo www
 	@echo "clipsearch demo: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"

@@ -1,9 +1,9 @@
-// The demo page in real headless Chromium, driven as a person would: it loads the wasm module
-// and the default model in a worker, embeds dropped images, searches by text and by image,
-// shows similar images, exports, survives a reload, and renders hostile file names as text.
+// The demo page (www/, on the npm package's ClipSearch API) in real headless Chromium, driven as
+// a person would: one test per flow. Screenshots go to test-results/.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, serveDemo, OUT, ROOT } from "./helpers.mjs";
 
@@ -13,6 +13,8 @@ const IMAGES = [
   { name: "noise.png", mimeType: "image/png", buffer: fixture("noise.png") },
   { name: "checker.png", mimeType: "image/png", buffer: fixture("checker.png") },
 ];
+const SECRET = "X-Amz-Signature=deadbeefsecret";
+const BUCKET = "https://demo-bucket.s3.eu-west-1.amazonaws.com";
 
 let server, browser;
 before(async () => {
@@ -24,112 +26,345 @@ after(async () => {
   await server?.close();
 });
 
-async function openDemo() {
+/** A fresh page with the default model loaded and (unless `keep`) an empty collection. */
+async function openDemo({ keep = false } = {}) {
   const page = await browser.context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(server.url + "/");
   await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
+  if (!keep) {
+    await page.click("#clear");
+    await page.waitForSelector("body[data-size='0']");
+  }
   return { page, errors };
 }
+async function addImages(page, files = IMAGES) {
+  await page.setInputFiles("#files", files);
+  await page.waitForSelector(`body[data-added='${files.length}']`, { timeout: 60_000 });
+}
+async function searchText(page, q) {
+  const before = await page.evaluate(() => Number(document.body.dataset.searches ?? 0));
+  await page.fill("#query", q);
+  await page.click("#search");
+  await page.waitForFunction((n) => Number(document.body.dataset.searches ?? 0) > n, before);
+}
+const ids = (page) => page.$$eval("#results .id", (els) => els.map((e) => e.textContent));
+const bodyText = (page) => page.evaluate(() => document.documentElement.outerHTML);
 
-test("the demo loads the wasm module and the default model in a worker", async () => {
-  const { page, errors } = await openDemo();
+test("the default model loads with a plain notice that it is the random test model", async () => {
+  const { page, errors } = await openDemo({ keep: true });
   assert.match(await page.textContent("#model-info"), /tiny-clip · 32-d · q8_0 · towers: both/);
-  // The random test model is labelled as such.
   assert.equal(await page.isVisible("#model-warning"), true);
+  assert.match(await page.textContent("#model-warning"), /results carry no meaning/);
   await page.screenshot({ path: join(OUT, "demo-ready.png"), fullPage: true });
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test("dropped images are embedded, searchable by text and by image, and survive a reload", async () => {
-  const { page, errors } = await openDemo();
-  await page.click("#clear");
-  await page.setInputFiles("#files", IMAGES);
-  await page.waitForSelector("body[data-added='3']", { timeout: 60_000 });
-  assert.match(await page.textContent("#add-status"), /3 embedded, 0 failed/);
-
-  await page.fill("#query", "a photo of a cat");
-  await page.click("#search-form button[type=submit]");
-  await page.waitForSelector("body[data-results='3']");
-  const ids = await page.$$eval("#results .id", (els) => els.map((e) => e.textContent));
-  assert.deepEqual([...ids].sort(), ["checker.png", "gradient.jpg", "noise.png"]);
-  const scores = await page.$$eval("#results .score", (els) => els.map((e) => Number(e.textContent)));
-  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), "scores descend");
-  await page.screenshot({ path: join(OUT, "demo-results.png"), fullPage: true });
-
-  // Search by an image: the same image comes first with score ~1.
-  await page.setInputFiles("#query-image", [IMAGES[1]]);
-  await page.waitForFunction(() => document.querySelector("#results .id")?.textContent === "noise.png");
-  const top = Number(await page.textContent("#results .score"));
-  assert.ok(top > 0.999, `self-similarity ${top}`);
-
-  // More like this: the item itself is excluded.
-  await page.click("#results li:first-child button");
-  await page.waitForFunction(() => document.body.dataset.results === "2");
-  const similar = await page.$$eval("#results .id", (els) => els.map((e) => e.textContent));
-  assert.ok(!similar.includes("noise.png"));
-
-  await page.reload();
+test("a model chosen with the file picker loads and is recognised as the random test model", async () => {
+  const { page, errors } = await openDemo({ keep: true });
+  await page.evaluate(() => (document.body.dataset.model = "old"));
+  await page.setInputFiles("#model-file", [{ name: "tiny-clip.gguf", mimeType: "application/octet-stream", buffer: readFileSync(join(ROOT, "models/tiny-clip.gguf")) }]);
   await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
+  assert.match(await page.textContent("#model-info"), /tiny-clip · 32-d/);
+  assert.equal(await page.isVisible("#model-warning"), true);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a model URL that does not exist is reported with the error name", async () => {
+  const { page } = await openDemo({ keep: true });
+  await page.fill("#model-url", "models/missing.gguf");
+  await page.click("#model-load");
+  await page.waitForFunction(() => document.querySelector("#status").classList.contains("error"));
+  assert.match(await page.textContent("#status"), /^(HttpError|NotFound): .*missing\.gguf/);
+  await page.close();
+});
+
+test("dropped files are embedded with progress counts and the collection size shown", async () => {
+  const { page, errors } = await openDemo();
+  await addImages(page);
+  assert.match(await page.textContent("#add-status"), /^3 embedded, 0 failed/);
+  assert.equal(await page.$eval("#add-progress", (p) => p.value), 1);
   assert.match(await page.textContent("#collection-info"), /^3 images indexed/);
   assert.deepEqual(errors, []);
   await page.close();
 });
 
-test("a hostile file name is shown as text and a broken image is reported, not dropped", async () => {
+test("a chosen folder is embedded with its relative paths as ids and the folder as metadata", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "clipsearch-folder-"));
+  mkdirSync(join(dir, "holiday"));
+  writeFileSync(join(dir, "holiday", "noise.png"), fixture("noise.png"));
+  writeFileSync(join(dir, "holiday", "checker.png"), fixture("checker.png"));
+  try {
+    const { page } = await openDemo();
+    await page.setInputFiles("#folder", join(dir, "holiday"));
+    await page.waitForSelector("body[data-added='2']", { timeout: 60_000 });
+    await searchText(page, "anything");
+    assert.deepEqual((await ids(page)).sort(), ["holiday/checker.png", "holiday/noise.png"]);
+    assert.match(await page.textContent("#results .meta"), /folder: holiday/);
+    await page.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a text search shows every image with descending scores and thumbnails", async () => {
+  const { page, errors } = await openDemo();
+  await addImages(page);
+  await searchText(page, "a photo of a cat");
+  assert.deepEqual((await ids(page)).sort(), ["checker.png", "gradient.jpg", "noise.png"]);
+  const scores = await page.$$eval("#results .score", (els) => els.map((e) => Number(e.textContent)));
+  assert.deepEqual(scores, [...scores].sort((a, b) => b - a), "scores descend");
+  assert.ok(scores.every((s) => s >= -1 && s <= 1));
+  const srcs = await page.$$eval("#results img", (els) => els.map((e) => e.getAttribute("src")));
+  assert.ok(srcs.every((s) => s.startsWith("blob:")), "thumbnails are object URLs of the dropped files");
+  await page.waitForFunction(() => [...document.querySelectorAll("#results img")].every((i) => i.complete && i.naturalWidth > 0));
+  await page.screenshot({ path: join(OUT, "demo-results.png"), fullPage: true });
+  await page.locator("#results").screenshot({ path: join(OUT, "demo-results-grid.png") });
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a search by an uploaded image puts that image first with score ~1", async () => {
   const { page } = await openDemo();
+  await addImages(page);
+  await page.setInputFiles("#query-image", [IMAGES[1]]);
+  await page.waitForFunction(() => document.querySelector("#results .id")?.textContent === "noise.png");
+  const top = Number(await page.textContent("#results .score"));
+  assert.ok(top > 0.999, `self-similarity ${top}`);
+  assert.match(await page.textContent("#results-title"), /Image noise\.png: 3 results/);
+  await page.close();
+});
+
+test("clicking More like this on a result shows the other images, not the item itself", async () => {
+  const { page } = await openDemo();
+  await addImages(page);
+  await searchText(page, "anything");
+  const first = (await ids(page))[0];
+  await page.click("#results li:first-child button.similar");
+  await page.waitForFunction(() => document.body.dataset.results === "2");
+  const similar = await ids(page);
+  assert.equal(similar.length, 2);
+  assert.ok(!similar.includes(first));
+  assert.match(await page.textContent("#results-title"), new RegExp(`Similar to ${first.replace(".", "\\.")}`));
+  await page.close();
+});
+
+test("a metadata filter keeps only the matching images", async () => {
+  const { page } = await openDemo();
+  await addImages(page);
+  await page.fill("#filter-key", "type");
+  await page.fill("#filter-value", "image/png");
+  await searchText(page, "anything");
+  assert.deepEqual((await ids(page)).sort(), ["checker.png", "noise.png"]);
+  await page.fill("#filter-value", "image/jpeg");
+  await searchText(page, "anything");
+  assert.deepEqual(await ids(page), ["gradient.jpg"]);
+  await page.fill("#filter-value", "image/gif");
+  await searchText(page, "anything");
+  assert.deepEqual(await ids(page), []);
+  await page.close();
+});
+
+async function downloads(page, selector, n) {
+  const got = [];
+  const done = new Promise((ok) => {
+    page.on("download", async function onDl(d) {
+      const path = join(OUT, d.suggestedFilename());
+      await d.saveAs(path);
+      got.push(d.suggestedFilename());
+      if (got.length === n) {
+        page.off("download", onDl);
+        ok();
+      }
+    });
+  });
+  await page.click(selector);
+  await done;
+  return got.sort();
+}
+
+test("exports download Parquet, Qdrant and NPY files that parse", async () => {
+  const { page } = await openDemo();
+  await addImages(page);
+  assert.deepEqual(await downloads(page, "[data-export=parquet]", 1), ["embeddings.parquet"]);
+  const parquet = readFileSync(join(OUT, "embeddings.parquet"));
+  assert.equal(parquet.subarray(0, 4).toString(), "PAR1");
+  assert.equal(parquet.subarray(-4).toString(), "PAR1");
+
+  assert.deepEqual(await downloads(page, "[data-export=qdrant]", 2), ["qdrant-create-collection.json", "qdrant-points.ndjson"]);
+  const create = JSON.parse(readFileSync(join(OUT, "qdrant-create-collection.json"), "utf8"));
+  assert.equal(create.vectors.size, 32);
+  const lines = readFileSync(join(OUT, "qdrant-points.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  assert.equal(lines.flatMap((l) => l.points).length, 3);
+
+  assert.deepEqual(await downloads(page, "[data-export=npy]", 2), ["embeddings.json", "embeddings.npy"]);
+  const npy = readFileSync(join(OUT, "embeddings.npy"));
+  assert.equal(npy.subarray(0, 6).toString("latin1"), "\x93NUMPY");
+  const headerLen = npy.readUInt16LE(8);
+  const header = npy.subarray(10, 10 + headerLen).toString("latin1");
+  assert.match(header, /'shape': \(3, 32\)/);
+  assert.equal(npy.length, 10 + headerLen + 3 * 32 * 4);
+  const index = JSON.parse(readFileSync(join(OUT, "embeddings.json"), "utf8"));
+  assert.ok(JSON.stringify(index).includes("noise.png"));
+  await page.close();
+});
+
+test("an exported Parquet table imported into an empty collection is searchable again", async () => {
+  const { page } = await openDemo();
+  await addImages(page);
+  await downloads(page, "[data-export=parquet]", 1);
   await page.click("#clear");
+  await page.waitForSelector("body[data-size='0']");
+  await page.setInputFiles("#import", join(OUT, "embeddings.parquet"));
+  await page.waitForSelector("body[data-imported='3']");
+  assert.match(await page.textContent("#status"), /Imported 3 new, 0 replaced, 0 rejected/);
+  assert.match(await page.textContent("#collection-info"), /^3 images indexed/);
+  await page.setInputFiles("#query-image", [IMAGES[2]]);
+  await page.waitForFunction(() => document.querySelector("#results .id")?.textContent === "checker.png");
+  await page.close();
+});
+
+test("the collection comes back after a reload", async () => {
+  const { page, errors } = await openDemo();
+  await addImages(page);
+  await page.reload();
+  await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
+  assert.match(await page.textContent("#collection-info"), /^3 images indexed/);
+  await searchText(page, "anything");
+  assert.deepEqual((await ids(page)).sort(), ["checker.png", "gradient.jpg", "noise.png"]);
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("clear everything empties the collection and its saved copy", async () => {
+  const { page } = await openDemo();
+  await addImages(page);
+  await page.click("#clear");
+  await page.waitForSelector("body[data-size='0']");
+  await searchText(page, "anything");
+  assert.deepEqual(await ids(page), []);
+  await page.reload();
+  await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
+  assert.equal(await page.getAttribute("body", "data-size"), "0");
+  assert.match(await page.textContent("#collection-info"), /No images yet/);
+  await page.close();
+});
+
+test("failed items are listed with their reasons: a corrupt image and a URL item", async () => {
+  const { page } = await openDemo();
+  await page.setInputFiles("#files", [IMAGES[0], { name: "broken.jpg", mimeType: "image/jpeg", buffer: Buffer.from("<html>not an image</html>") }]);
+  await page.waitForSelector("body[data-added='1']", { timeout: 60_000 });
+  assert.match(await page.textContent("#add-status"), /^1 embedded, 1 failed/);
+  assert.match(await page.textContent("#failed"), /broken\.jpg: NotAnImage: \S/);
+
+  await page.fill("#urls", `${BUCKET}/photos/cat.jpg?${SECRET}\n`);
+  await page.click("#urls-form button[type=submit]");
+  await page.waitForSelector("body[data-failed='2']", { timeout: 60_000 });
+  const items = await page.$$eval("#failed li", (els) => els.map((e) => e.textContent));
+  assert.equal(items.length, 2);
+  // The URL item is named by its locator, with an error name and a message; never the signature.
+  assert.match(items[1], /^s3:\/\/demo-bucket\/photos\/cat\.jpg: [A-Za-z]+: \S/);
+  assert.equal(await page.inputValue("#urls"), "", "the pasted URLs leave the screen");
+  assert.ok(!(await bodyText(page)).includes(SECRET), "the presigned query string is never rendered");
+  await page.screenshot({ path: join(OUT, "demo-failed.png"), fullPage: true });
+  await page.close();
+});
+
+test("a CSV manifest of URLs is read with ids and metadata; failures carry those ids", async () => {
+  const { page } = await openDemo();
+  const csv = `id,url,city\nlondon-1,${BUCKET}/a.jpg?${SECRET},London\n"paris, 2","${BUCKET}/b.jpg?${SECRET}",Paris\n`;
+  await page.setInputFiles("#url-manifest", [{ name: "images.csv", mimeType: "text/csv", buffer: Buffer.from(csv) }]);
+  await page.waitForSelector("body[data-failed='2']", { timeout: 60_000 });
+  const items = await page.$$eval("#failed .failed-id", (els) => els.map((e) => e.textContent));
+  assert.deepEqual(items, ["london-1", "paris, 2"]);
+  assert.ok(!(await bodyText(page)).includes(SECRET));
+  await page.close();
+});
+
+test("a hostile file name is shown as text and never runs", async () => {
+  const { page } = await openDemo();
   let alerted = false;
   page.on("dialog", async (d) => {
     alerted = true;
     await d.dismiss();
   });
   const hostile = "<img src=x onerror=alert(1)>.png";
-  await page.setInputFiles("#files", [
-    { name: hostile, mimeType: "image/png", buffer: fixture("checker.png") },
-    { name: "broken.jpg", mimeType: "image/jpeg", buffer: Buffer.from("<html>not an image</html>") },
-  ]);
-  await page.waitForSelector("body[data-added='1']", { timeout: 60_000 });
-  assert.match(await page.textContent("#add-status"), /1 embedded, 1 failed/);
-  assert.match(await page.textContent("#failed"), /broken\.jpg: NotAnImage/);
-  await page.fill("#query", "anything");
-  await page.click("#search-form button[type=submit]");
-  await page.waitForSelector("body[data-results='1']");
+  await addImages(page, [{ name: hostile, mimeType: "image/png", buffer: fixture("checker.png") }]);
+  await searchText(page, "anything");
   assert.equal(await page.textContent("#results .id"), hostile);
+  assert.equal(await page.$$eval("#results img", (els) => els.length), 1, "only the thumbnail is an img");
   assert.equal(alerted, false);
   await page.close();
 });
 
-test("exports download Parquet, Qdrant and NPY files", async () => {
+test("a search can be done with the keyboard only, with a visible focus", async () => {
   const { page } = await openDemo();
-  await page.click("#clear");
-  await page.setInputFiles("#files", IMAGES);
-  await page.waitForSelector("body[data-added='3']", { timeout: 60_000 });
-  for (const [format, expected] of [
-    ["parquet", ["embeddings.parquet"]],
-    ["qdrant", ["qdrant-create-collection.json", "qdrant-points.ndjson"]],
-    ["npy", ["embeddings.npy", "embeddings.json"]],
-  ]) {
-    const names = [];
-    const done = new Promise((ok) => {
-      page.on("download", async function onDl(d) {
-        names.push(d.suggestedFilename());
-        await d.saveAs(join(OUT, d.suggestedFilename()));
-        if (names.length === expected.length) {
-          page.off("download", onDl);
-          ok();
-        }
-      });
-    });
-    await page.click(`[data-export=${format}]`);
-    await done;
-    assert.deepEqual(names.sort(), [...expected].sort());
+  await addImages(page);
+  await page.focus("body");
+  let id = "";
+  for (let i = 0; i < 40 && id !== "query"; i++) {
+    await page.keyboard.press("Tab");
+    id = await page.evaluate(() => document.activeElement?.id ?? "");
   }
-  const parquet = readFileSync(join(OUT, "embeddings.parquet"));
-  assert.equal(parquet.subarray(0, 4).toString(), "PAR1");
-  const points = readFileSync(join(OUT, "qdrant-points.ndjson"), "utf8");
-  assert.equal(JSON.parse(points.trim().split("\n")[0]).points.length, 3);
+  assert.equal(id, "query", "Tab reaches the search box");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert.notEqual(outline, "none", "focus is visible");
+  await page.keyboard.type("sunset");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("body[data-results='3']");
+  // Tab on to a result's More like this button and press Enter.
+  for (let i = 0; i < 40; i++) {
+    await page.keyboard.press("Tab");
+    if (await page.evaluate(() => document.activeElement?.classList.contains("similar"))) break;
+  }
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("body[data-results='2']");
+  await page.close();
+});
+
+test("every control has a label", async () => {
+  const { page } = await openDemo();
+  const unlabelled = await page.$$eval("input, textarea, button, select, progress", (els) =>
+    els.filter((e) => !(e.labels?.length || e.getAttribute("aria-label") || (e.tagName === "BUTTON" && e.textContent.trim()))).map((e) => e.outerHTML),
+  );
+  assert.deepEqual(unlabelled, []);
+  await page.close();
+});
+
+test("the page's CSP is default-src 'self', widened only by https origins the user allowed", async () => {
+  const { page } = await openDemo();
+  const csp = () => page.$eval("meta[http-equiv=Content-Security-Policy]", (m) => m.content);
+  const strict = await csp();
+  assert.match(strict, /default-src 'self'/);
+  assert.match(strict, /connect-src 'self';/);
+  assert.doesNotMatch(strict, /https:|\*/);
+  // Pasting a URL from a new origin offers to allow exactly that origin.
+  await page.fill("#urls", `${BUCKET}/c.jpg?${SECRET}`);
+  await page.click("#urls-form button[type=submit]");
+  await page.waitForSelector("#origins-box:not([hidden])");
+  assert.match(await page.textContent("#origins-text"), new RegExp(BUCKET.replace(/\./g, "\\.")));
+  await page.evaluate(() => {
+    // A stored junk entry is ignored: only exact https origins widen the policy.
+    const k = "clipsearch.allowedOrigins";
+    localStorage.setItem(k, JSON.stringify(["http://evil.example", "*", "javascript:alert(1)"]));
+  });
+  await Promise.all([page.waitForEvent("load"), page.click("#origins-allow")]);
+  await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
+  const wide = await csp();
+  assert.match(wide, new RegExp(`img-src 'self' blob: data: ${BUCKET.replace(/\./g, "\\.")};`));
+  assert.match(wide, new RegExp(`connect-src 'self' ${BUCKET.replace(/\./g, "\\.")};`));
+  assert.doesNotMatch(wide, /evil|\*|javascript/);
+  assert.match(await page.textContent("#origins-current"), /demo-bucket/);
+  // The policy is in force: an origin not allowed cannot be fetched from the page.
+  const blocked = await page.evaluate(() => {
+    const v = new Promise((ok) => document.addEventListener("securitypolicyviolation", (e) => ok(`${e.effectiveDirective} ${e.blockedURI}`), { once: true }));
+    fetch("https://other.example/x").catch(() => {});
+    return v;
+  });
+  assert.match(blocked, /^connect-src https:\/\/other\.example/);
+  await page.evaluate(() => localStorage.removeItem("clipsearch.allowedOrigins"));
   await page.close();
 });
