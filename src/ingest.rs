@@ -186,6 +186,17 @@ pub fn classify_http(
 /// assert!(e.to_string().contains("text/html"));
 /// ```
 pub fn check_image(bytes: &[u8], content_type: Option<&str>, max_side: u32) -> Result<ImageInfo> {
+    // PNG's IHDR is always the first chunk: read its size directly. (The png decoder refuses to
+    // even report the size of a huge image on 32-bit targets: its buffer size overflows.)
+    if let Some((width, height)) = png_ihdr_size(bytes) {
+        if width > max_side || height > max_side {
+            return Err(Error::ImageTooLarge {
+                width,
+                height,
+                limit: max_side,
+            });
+        }
+    }
     let info = probe(bytes).map_err(|e| match (e, content_type) {
         (Error::NotAnImage(m), Some(ct)) => {
             let ct: String = ct.chars().filter(|c| !c.is_control()).take(100).collect();
@@ -208,6 +219,18 @@ pub fn check_image(bytes: &[u8], content_type: Option<&str>, max_side: u32) -> R
         ));
     }
     Ok(info)
+}
+
+/// `(width, height)` from a PNG's leading IHDR chunk, if `bytes` start like a PNG.
+fn png_ihdr_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    let head = bytes.get(..24)?;
+    if head.get(..8)? != b"\x89PNG\r\n\x1a\n" || head.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let be = |r: std::ops::Range<usize>| -> Option<u32> {
+        Some(u32::from_be_bytes(head.get(r)?.try_into().ok()?))
+    };
+    Some((be(16..20)?, be(20..24)?))
 }
 
 /// The S3 bucket CORS rule (JSON) that lets a page at `origin` GET objects from the bucket, as

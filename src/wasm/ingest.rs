@@ -816,8 +816,9 @@ fn setup(
 pub fn embed_images(
     model: &JsClipModel,
     #[wasm_bindgen(unchecked_param_type = "EmbedImagesItem[]")] items: JsValue,
-    #[wasm_bindgen(unchecked_param_type = "EmbedImagesOptions | undefined")] options: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "EmbedImagesOptions")] options: Option<Object>,
 ) -> Promise {
+    let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
     let (run, inputs, concurrency) = match setup(model, &items, &options) {
         Ok(x) => x,
         Err(e) => return Promise::reject(&to_js_error(e)),
@@ -870,10 +871,11 @@ pub fn embed_images(
 pub fn decode_image(
     #[wasm_bindgen(unchecked_param_type = "Blob | Uint8Array")] input: JsValue,
     #[wasm_bindgen(
-        unchecked_param_type = "{ decoder?: \"auto\" | \"browser\" | \"image\", maxSide?: number } | undefined"
+        unchecked_param_type = "{ decoder?: \"auto\" | \"browser\" | \"image\", maxSide?: number }"
     )]
-    options: JsValue,
+    options: Option<Object>,
 ) -> Promise {
+    let options: JsValue = options.map_or(JsValue::UNDEFINED, Into::into);
     future_to_promise(async move {
         let out = decode_image_impl(input, options)
             .await
