@@ -288,6 +288,25 @@ test("an abort half-way stops early and reports every item as embedded or AbortE
   assert.ok(failed.every((f) => f.id === `${s3.endpoint}/${B}/many/${f.index}.png`));
 });
 
+test("in Node, where createImageBitmap is absent, URLs are fetched and decoded by the image crate", async () => {
+  const dir = join(ROOT, PKG);
+  const cs = await import(join(dir, "clipsearch.js"));
+  await cs.default({ module_or_path: readFileSync(join(dir, "clipsearch_bg.wasm")) });
+  assert.equal(typeof globalThis.createImageBitmap, "undefined");
+  const model = cs.ClipModel.fromGguf(readFileSync(join(ROOT, "models/tiny-clip.gguf")));
+  const got = [];
+  const res = await cs.embedImages(model, [{ url: presign("cats/a b.jpg") }, { url: presign("login.html") }], {
+    onItem: (r) => got.push(r),
+  });
+  assertNoSecret(res, "node result");
+  assert.deepEqual(res.embedded, [{ index: 0, id: `${s3.endpoint}/${B}/cats/a%20b.jpg` }]);
+  assert.equal(res.failed[0].name, "NotAnImage");
+  // The image-crate path gives exactly embedImage's vector.
+  assert.deepEqual(Array.from(got[0].embedding), Array.from(model.embedImage(JPEG)));
+  await assert.rejects(cs.embedImages(model, [], { decoder: "browser" }), { name: "InvalidArgument" });
+  model.free();
+});
+
 test("the browser decoder and the image crate agree, EXIF orientation included", async () => {
   const upright = fixture("textimg/images/exif_1.jpg").toString("base64");
   const rotated = fixture("textimg/images/exif_6.jpg").toString("base64");

@@ -1,7 +1,7 @@
 // Runs embedImages from a serialisable spec (for page.evaluate and postMessage) in a window or a
 // worker, upserting every result into a Collection, and returns everything a test inspects:
 // the result, progress events, the collection's ids and exports, and every console call made.
-export async function makeHarness(pkg) {
+export async function makeHarness(pkg, modelUrl = "/models/tiny-clip.gguf") {
   const logs = [];
   for (const level of ["log", "info", "warn", "error", "debug"]) {
     const orig = console[level].bind(console);
@@ -12,8 +12,9 @@ export async function makeHarness(pkg) {
   }
   const cs = await import(`${pkg}/clipsearch.js`);
   await cs.default({ module_or_path: `${pkg}/clipsearch_bg.wasm` });
-  const bytes = new Uint8Array(await (await fetch("/models/tiny-clip.gguf")).arrayBuffer());
-  const model = cs.ClipModel.fromGguf(bytes);
+  const load = async (url) => cs.ClipModel.fromGguf(new Uint8Array(await (await fetch(url)).arrayBuffer()));
+  const model = await load(modelUrl);
+  const tiny = modelUrl === "/models/tiny-clip.gguf" ? model : await load("/models/tiny-clip.gguf");
 
   const toInput = async (it) => {
     const out = { ...it };
@@ -88,6 +89,44 @@ export async function makeHarness(pkg) {
         };
       }
       collection.free();
+      return out;
+    },
+    /**
+     * Benchmark: a `width x height` JPEG made here (noise over gradients), then per decoder the
+     * median ms of decodeImage and of decode + preprocess (embedImages with the tiny model).
+     */
+    async benchDecode(width, height, runs) {
+      const canvas = new OffscreenCanvas(width, height);
+      const ctx = canvas.getContext("2d");
+      const img = ctx.createImageData(width, height);
+      let seed = 12345;
+      for (let i = 0; i < img.data.length; i += 4) {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        const p = i / 4;
+        img.data[i] = ((p % width) * 255) / width + (seed & 31);
+        img.data[i + 1] = (Math.floor(p / width) * 255) / height + ((seed >> 8) & 31);
+        img.data[i + 2] = (seed >> 16) & 255;
+        img.data[i + 3] = 255;
+      }
+      ctx.putImageData(img, 0, 0);
+      const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.9 });
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+      const out = { jpegBytes: bytes.length };
+      for (const decoder of ["browser", "image"]) {
+        const dec = [];
+        const pre = [];
+        for (let r = 0; r < runs; r++) {
+          let t = performance.now();
+          await cs.decodeImage(decoder === "browser" ? new Blob([bytes]) : bytes, { decoder });
+          dec.push(performance.now() - t);
+          t = performance.now();
+          const res = await cs.embedImages(tiny, [{ bytes, id: "x" }], { decoder });
+          pre.push(performance.now() - t);
+          if (res.failed.length) throw new Error(JSON.stringify(res.failed));
+        }
+        out[decoder] = { decodeMs: median(dec), decodePreprocessMs: median(pre), runs: dec.length };
+      }
       return out;
     },
     /** decodeImage with both decoders and embeddings through both paths. */
