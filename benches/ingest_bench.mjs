@@ -33,7 +33,7 @@ const browser = await launch();
 try {
   await s3.createBucket("bench");
   const dir = join(ROOT, "tests/fixtures/textimg/images");
-  const files = readdirSync(dir).filter((f) => /\.(jpg|png)$/.test(f) && !f.includes("expected"));
+  const files = readdirSync(dir).filter((f) => /^(exif_\d|rgb).*\.(jpg|png)$/.test(f) && !f.includes("expected"));
   const keys = [];
   for (let i = 0; i < n; i++) {
     const f = files[i % files.length];
