@@ -16,6 +16,8 @@
 //! - [`error`]: the one [`Error`] enum and its stable [`Error::code`] names.
 //! - [`model`]: CLIP (config, HF safetensors / GGUF loading, towers, converter, [`Clip`]).
 //! - [`fetch`]: URL redaction and locators (a presigned query string never leaves this module).
+//! - [`ingest`]: fetching and embedding images from URLs, Blobs and bytes: retries, HTTP and
+//!   image checks, per-item outcomes (the browser I/O lives in the bindings).
 //! - [`index`]: collections, HNSW + exact search, filters, recommendations, persistence.
 //! - [`table`]: export (Parquet, Qdrant, NPY) and import (Parquet) of embedding tables.
 //! - [`kernels`]: int8 matrix multiply (q8_0 numerics) with wasm32 SIMD micro-kernels.
@@ -25,6 +27,7 @@
 pub mod error;
 pub mod fetch;
 pub mod index;
+pub mod ingest;
 pub mod item;
 pub mod kernels;
 pub mod model;

@@ -336,7 +336,7 @@ fn format_of(bytes: &[u8]) -> Result<ImageFormat> {
 
 /// Whether a JPEG has an end-of-image marker (`FF D9`) after the start of its last scan
 /// (`FF DA`). Entropy-coded data never holds `FF D9` (a data `FF` is stuffed as `FF 00`).
-fn jpeg_has_end(bytes: &[u8]) -> bool {
+pub(crate) fn jpeg_has_end(bytes: &[u8]) -> bool {
     let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
     let last_eoi = bytes.windows(2).rposition(|w| w == [0xFF, 0xD9]);
     matches!((last_sos, last_eoi), (Some(s), Some(e)) if e > s)

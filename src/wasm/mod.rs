@@ -4,9 +4,11 @@
 use wasm_bindgen::prelude::*;
 
 mod collection;
+mod ingest;
 mod model;
 
 pub use collection::JsCollection;
+pub use ingest::{decode_image, embed_images};
 pub use model::JsClipModel;
 
 /// Serialises a DTO to a plain JS value (objects, not `Map`s, so results read naturally).

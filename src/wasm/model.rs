@@ -3,6 +3,7 @@
 use super::{to_js, to_js_error};
 use crate::model::{Clip, HfFiles};
 use serde::Serialize;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 /// A loaded CLIP model (either tower or both), with its tokenizer and preprocessing.
@@ -14,7 +15,7 @@ use wasm_bindgen::prelude::*;
 /// ```
 #[wasm_bindgen(js_name = ClipModel)]
 pub struct JsClipModel {
-    inner: Clip,
+    inner: Rc<Clip>,
 }
 
 /// What `ClipModel.info` returns.
@@ -33,6 +34,14 @@ struct InfoDto<'a> {
     kernel: &'a str,
 }
 
+impl JsClipModel {
+    /// A shared handle on the model, for async exports (`embedImages`) that must not borrow the
+    /// JS object across an `.await`.
+    pub(crate) fn shared(&self) -> Rc<Clip> {
+        Rc::clone(&self.inner)
+    }
+}
+
 #[wasm_bindgen(js_class = ClipModel)]
 impl JsClipModel {
     /// Loads a model from the bytes of a clipsearch GGUF file (one or both towers). The bytes
@@ -43,7 +52,7 @@ impl JsClipModel {
     #[wasm_bindgen(js_name = fromGguf)]
     pub fn from_gguf(bytes: &[u8]) -> Result<JsClipModel, JsValue> {
         Ok(JsClipModel {
-            inner: Clip::from_gguf(bytes).map_err(to_js_error)?,
+            inner: Rc::new(Clip::from_gguf(bytes).map_err(to_js_error)?),
         })
     }
 
@@ -65,7 +74,7 @@ impl JsClipModel {
             name: name.as_deref(),
         };
         Ok(JsClipModel {
-            inner: Clip::from_hf(&files).map_err(to_js_error)?,
+            inner: Rc::new(Clip::from_hf(&files).map_err(to_js_error)?),
         })
     }
 
