@@ -116,8 +116,8 @@ async function idbRequest<T>(mode: IDBTransactionMode, f: (s: IDBObjectStore) =>
   }
 }
 
-function abortError(): Error {
-  return namedError("AbortError", "stopped by the signal before this item was embedded");
+function disposedError(): Error {
+  return namedError(JsErrorNames.Disposed, "this ClipSearch was disposed before this item was embedded");
 }
 
 /** Owns one model and, when primary, the collection. */
@@ -125,6 +125,8 @@ export class Engine {
   private model: wasm.ClipModel | null = null;
   private collection: wasm.Collection | null = null;
   private loading: Promise<ModelInfo> | null = null;
+  /** Controllers of the ingestion runs in progress (dispose() aborts them). */
+  private active = new Set<AbortController>();
 
   /** Loads the model from verified bytes (once; a second call returns the same promise). */
   load(args: { bytes: Uint8Array }): Promise<ModelInfo> {
@@ -179,6 +181,10 @@ export class Engine {
     const failed: FailedItem[] = [];
     const report = (ok: boolean, bytes: number) => ctx.progress({ ok, bytes });
     const accept = (index: number, id: string, embedding: Float32Array, metadata: Metadata) => {
+      if (upsert && !this.model) {
+        failed.push({ index, id, ...errorInfo(disposedError()) });
+        return false;
+      }
       if (upsert) {
         try {
           this.col().upsert(id, embedding, metadata);
@@ -193,98 +199,69 @@ export class Engine {
       return true;
     };
 
-    const embedImages = (wasm as unknown as { embedImages?: EmbedImagesFn }).embedImages;
-    if (typeof embedImages === "function") {
-      // The wasm ingestion pipeline (fetch with retries, browser decoder, typed failures).
-      let bytesSoFar = 0;
-      const seen = new Set<number>();
-      try {
-        const r = await embedImages(
-          model,
-          items.map((it) => ({ id: it.id ?? it.name, url: it.url, blob: it.blob, bytes: it.bytes, metadata: it.metadata })),
-          {
-            concurrency: args.concurrency,
-            timeoutMs: args.timeoutMs,
-            maxAttempts: args.maxAttempts,
-            signal: ctx.signal,
-            onProgress: (p) => {
-              bytesSoFar = p.bytes;
-            },
-            onItem: (r) => {
-              const it = items[r.index];
-              if (it && !seen.has(r.index)) {
-                seen.add(r.index);
-                report(accept(it.index, r.id, toF32(r.embedding), r.metadata ?? it.metadata ?? {}), 0);
-              }
-            },
+    // The wasm ingestion pipeline: fetch with timeout and retries, the browser's decoder (the
+    // image crate where there is none), typed failures, bounded concurrency. Its own controller
+    // follows the caller's signal and is aborted by dispose(), which also ends the run.
+    const embedImages = (wasm as unknown as { embedImages: EmbedImagesFn }).embedImages;
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    if (ctx.signal.aborted) ac.abort();
+    else ctx.signal.addEventListener("abort", onAbort, { once: true });
+    this.active.add(ac);
+    let bytesSoFar = 0;
+    const seen = new Set<number>();
+    try {
+      const r = await embedImages(
+        model,
+        items.map((it) => ({ id: it.id ?? it.name, url: it.url, blob: it.blob, bytes: it.bytes, metadata: it.metadata })),
+        {
+          concurrency: args.concurrency,
+          timeoutMs: args.timeoutMs,
+          maxAttempts: args.maxAttempts,
+          signal: ac.signal,
+          onProgress: (p) => {
+            bytesSoFar = p.bytes;
           },
-        );
-        for (const f of r.failed) {
-          const it = items[f.index];
-          if (it && !seen.has(f.index)) {
-            seen.add(f.index);
-            failed.push({ index: it.index, id: f.id, name: f.name, message: f.message });
-            report(false, 0);
-          }
+          onItem: (r) => {
+            const it = items[r.index];
+            if (it && !seen.has(r.index)) {
+              seen.add(r.index);
+              report(accept(it.index, r.id, toF32(r.embedding), r.metadata ?? it.metadata ?? {}), 0);
+            }
+          },
+        },
+      );
+      for (const f of r.failed) {
+        const it = items[f.index];
+        if (it && !seen.has(f.index)) {
+          seen.add(f.index);
+          const info = !this.model && f.name === "AbortError" ? errorInfo(disposedError()) : { name: f.name, message: f.message };
+          failed.push({ index: it.index, id: f.id, ...info });
+          report(false, 0);
         }
-      } catch (e) {
-        // The pipeline itself failed: every item it did not report fails with that reason.
-        const info = errorInfo(e);
-        items.forEach((it, i) => {
-          if (!seen.has(i)) {
-            seen.add(i);
-            failed.push({ index: it.index, id: it.id ?? null, ...info });
-            report(false, 0);
-          }
-        });
       }
-      // Nothing dropped silently, even if the pipeline forgot an item.
+    } catch (e) {
+      // The pipeline itself failed: every item it did not report fails with that reason.
+      const info = errorInfo(e);
       items.forEach((it, i) => {
         if (!seen.has(i)) {
-          failed.push({ index: it.index, id: it.id ?? null, name: "InvalidData", message: "the ingestion pipeline reported neither a result nor a failure for this item" });
+          seen.add(i);
+          failed.push({ index: it.index, id: it.id ?? null, ...info });
           report(false, 0);
         }
       });
-      ctx.progress({ ok: null, bytes: bytesSoFar });
-    } else {
-      for (const it of items) {
-        const id = it.id ?? (it.url ? safeLocator(it.url) : it.name) ?? null;
-        if (ctx.signal.aborted || !this.model) {
-          const e = this.model ? abortError() : namedError(JsErrorNames.Disposed, "this ClipSearch was disposed before this item was embedded");
-          failed.push({ index: it.index, id, ...errorInfo(e) });
-          report(false, 0);
-          continue;
-        }
-        if (it.url !== undefined) {
-          // TODO(lead): URL items go through the wasm `embedImages` pipeline (issue #5) once it
-          // is merged; this build has no fetch pipeline, so they fail with a clear reason.
-          failed.push({
-            index: it.index,
-            id,
-            name: JsErrorNames.Unsupported,
-            message:
-              "URL items need the wasm ingestion pipeline (embedImages), which this build of clipsearch does not have yet; pass a Blob, File or bytes",
-          });
-          report(false, 0);
-          continue;
-        }
-        if (id === null) {
-          failed.push({ index: it.index, id, name: "InvalidArgument", message: `item ${it.index} has no id: give one for Blob and bytes items` });
-          report(false, 0);
-          continue;
-        }
-        let n = 0;
-        try {
-          const bytes = await bytesOf(it);
-          n = bytes.length;
-          const v = toF32(model.embedImage(bytes));
-          report(accept(it.index, id, v, it.metadata ?? {}), n);
-        } catch (e) {
-          failed.push({ index: it.index, id, ...errorInfo(e) });
-          report(false, n);
-        }
-      }
+    } finally {
+      this.active.delete(ac);
+      ctx.signal.removeEventListener("abort", onAbort);
     }
+    // Nothing dropped silently, even if the pipeline forgot an item.
+    items.forEach((it, i) => {
+      if (!seen.has(i)) {
+        failed.push({ index: it.index, id: it.id ?? null, name: "InvalidData", message: "the ingestion pipeline reported neither a result nor a failure for this item" });
+        report(false, 0);
+      }
+    });
+    ctx.progress({ ok: null, bytes: bytesSoFar });
     if (upsert) this.maybeRebuild(ctx);
     return { embedded, failed, size: this.size() };
   }
@@ -444,6 +421,8 @@ export class Engine {
 
   /** Releases the wasm objects. */
   dispose(): void {
+    for (const ac of this.active) ac.abort();
+    this.active.clear();
     this.collection?.free();
     this.model?.free();
     this.collection = null;
@@ -468,10 +447,3 @@ async function bytesOf(x: { blob?: Blob; bytes?: Uint8Array }): Promise<Uint8Arr
   throw namedError("InvalidArgument", "give the image as a Blob, File or bytes");
 }
 
-function safeLocator(url: string): string {
-  try {
-    return wasm.locator(url);
-  } catch {
-    return wasm.redactUrl(url);
-  }
-}
