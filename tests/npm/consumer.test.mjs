@@ -4,7 +4,8 @@
 // loads a second time from the cache with its network route blocked. Frame gaps on the main
 // thread while 200 images are embedded are measured and written to test-results/ (reported,
 // not asserted beyond "frames kept coming").
-// TODO(lead): S3 URL ingestion here once `embedImages` (issue #5) is merged.
+// Images also come from presigned URLs of a real S3-compatible server (JuiceFS gateway, see
+// tests/e2e/s3server.mjs) that allows the app's origin.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { launch, OUT } from "../e2e/helpers.mjs";
 import { serve } from "../../scripts/serve.mjs";
 import { ROOT, TARBALL } from "./helpers.mjs";
+import { startS3 } from "../e2e/s3server.mjs";
 
 const APP = join(ROOT, "tests/consumer");
 const MANIFEST = JSON.parse(readFileSync(join(ROOT, "models/manifest.json"), "utf8"));
@@ -190,4 +192,27 @@ test("the main thread keeps rendering frames while 200 images are embedded in wo
   console.log("frame gaps while embedding 200 images:", JSON.stringify(report));
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, "consumer-frames.json"), JSON.stringify(report, null, 2));
+});
+
+test("images added from presigned S3 URLs are embedded in the workers, searchable, and their signatures never kept", async () => {
+  const s3 = await startS3({ allowOrigin: server.url });
+  try {
+    const B = "consumer-photos";
+    await s3.createBucket(B);
+    for (const im of IMAGES) await s3.put(B, `album/${im.id}`, Buffer.from(im.bytes), im.type);
+    const urls = IMAGES.map((im) => s3.presign("GET", B, `album/${im.id}`));
+    const signatures = urls.map((u) => new URL(u).searchParams.get("X-Amz-Signature"));
+    await openApp(2);
+    await page.evaluate(() => window.app.clear());
+    const r = await page.evaluate((items) => window.app.addUrls(items), urls.map((url, i) => ({ url, metadata: { i } })));
+    assert.equal(r.embedded.length, 3, JSON.stringify(r.failed));
+    assert.equal(r.failed.length, 0);
+    assert.deepEqual([...r.ids].sort(), IMAGES.map((im) => `${s3.endpoint}/${B}/album/${im.id}`).sort(), "ids are locators");
+    const text = JSON.stringify(r);
+    for (const sig of signatures) assert.ok(sig && !text.includes(sig), "no signature in ids, results or the Qdrant export");
+    const hits = await page.evaluate(() => window.app.searchText("a colourful gradient", 3));
+    assert.equal(hits.length, 3);
+  } finally {
+    await s3.close();
+  }
 });

@@ -52,6 +52,12 @@ const app = {
     const items = images.map((im) => ({ id: im.id, blob: new Blob([new Uint8Array(im.bytes)], { type: im.type }), metadata: im.metadata }));
     return need().addImages(items);
   },
+  /** Adds images by presigned URL (fetched, decoded and embedded in the package's workers). */
+  async addUrls(items: Array<{ url: string; metadata?: Record<string, unknown> }>) {
+    const r = await need().addImages(items);
+    const qdrant = await need().exportTable("qdrant");
+    return { ...r, ids: await need().ids(), qdrant: qdrant.pointsNdjson };
+  },
   async searchText(q: string, k = 10): Promise<SearchHit[]> {
     return need().searchText(q, { k });
   },
