@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, serveDemo, OUT, ROOT } from "./helpers.mjs";
+import { startS3 } from "./s3server.mjs";
 
 const fixture = (name) => readFileSync(join(ROOT, "tests/fixtures/model", name));
 const IMAGES = [
@@ -367,4 +368,33 @@ test("the page's CSP is default-src 'self', widened only by https origins the us
   assert.match(blocked, /^connect-src https:\/\/other\.example/);
   await page.evaluate(() => localStorage.removeItem("clipsearch.allowedOrigins"));
   await page.close();
+});
+
+test("presigned URLs from a real S3 server are embedded and searchable; an expired one is listed as UrlExpired", async () => {
+  const s3 = await startS3({ allowOrigin: server.url });
+  try {
+    const B = "demo-photos";
+    await s3.createBucket(B);
+    for (const im of IMAGES) await s3.put(B, `trip/${im.name}`, im.buffer, im.mimeType);
+    const good = IMAGES.slice(0, 2).map((im) => s3.presign("GET", B, `trip/${im.name}`));
+    const expired = s3.presign("GET", B, `trip/${IMAGES[2].name}`, { date: new Date(Date.now() - 2 * 3600e3), expires: 60 });
+    const sigs = [...good, expired].map((u) => new URL(u).searchParams.get("X-Amz-Signature"));
+    const { page } = await openDemo();
+    await page.fill("#urls", [...good, expired].join("\n"));
+    await page.click("#urls-form button[type=submit]");
+    await page.waitForSelector("body[data-failed='1']", { timeout: 60_000 });
+    await page.waitForSelector("body[data-size='2']", { timeout: 60_000 });
+    const failed = await page.$$eval("#failed li", (els) => els.map((e) => e.textContent));
+    assert.equal(failed.length, 1);
+    assert.ok(failed[0].startsWith(`${s3.endpoint}/${B}/trip/${IMAGES[2].name}: UrlExpired: `), failed[0]);
+    await searchText(page, "a photo");
+    const ids = await page.$$eval("#results .id", (els) => els.map((e) => e.textContent));
+    assert.deepEqual([...ids].sort(), IMAGES.slice(0, 2).map((im) => `${s3.endpoint}/${B}/trip/${im.name}`).sort());
+    const text = await page.evaluate(() => document.documentElement.outerHTML);
+    for (const sig of sigs) assert.ok(sig && !text.includes(sig), "no signature anywhere in the page");
+    await page.screenshot({ path: join(OUT, "demo-s3-urls.png"), fullPage: true });
+    await page.close();
+  } finally {
+    await s3.close();
+  }
 });
