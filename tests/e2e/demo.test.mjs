@@ -398,3 +398,24 @@ test("presigned URLs from a real S3 server are embedded and searchable; an expir
     await s3.close();
   }
 });
+
+test("a bucket that does not allow the page's origin is listed as CorsBlocked with the rule to add", async () => {
+  const s3 = await startS3({ allowOrigin: "http://127.0.0.1:1" }); // not this page's origin
+  try {
+    const B = "demo-cors";
+    await s3.createBucket(B);
+    await s3.put(B, "x.png", IMAGES[2].buffer, "image/png");
+    const url = s3.presign("GET", B, "x.png");
+    const { page } = await openDemo();
+    await page.fill("#urls", url);
+    await page.click("#urls-form button[type=submit]");
+    await page.waitForSelector("body[data-failed='1']", { timeout: 120_000 });
+    const failed = await page.textContent("#failed li");
+    assert.ok(failed.startsWith(`${s3.endpoint}/${B}/x.png: CorsBlocked: `), failed);
+    assert.ok(failed.includes(`"AllowedOrigins":["${server.url}"]`), `the rule names this page's origin: ${failed}`);
+    assert.ok(!failed.includes(new URL(url).searchParams.get("X-Amz-Signature")));
+    await page.close();
+  } finally {
+    await s3.close();
+  }
+});
