@@ -79,11 +79,13 @@ def test_numpy_loads_the_npy_and_ids_line_up(table, tmp_path):
     assert [x["cluster"] for x in idx["metadata"]] == list(df["cluster"])
 
 
-def test_qdrant_local_returns_the_exact_cosine_top10(table, tmp_path):
+def load_into_qdrant(table, out_dir):
+    """Exports `table` as Qdrant request bodies and loads them into an in-process Qdrant, as the
+    README's curl loop does against a server. Returns the client and the upsert bodies."""
     from qdrant_client import QdrantClient, models
 
-    run("export", "--table", table, "--to", "qdrant", "-o", tmp_path)
-    create = json.loads((tmp_path / "create_collection.json").read_text())
+    run("export", "--table", table, "--to", "qdrant", "-o", out_dir)
+    create = json.loads((out_dir / "create_collection.json").read_text())
     client = QdrantClient(":memory:")
     client.create_collection(
         "photos",
@@ -92,14 +94,15 @@ def test_qdrant_local_returns_the_exact_cosine_top10(table, tmp_path):
             distance=models.Distance(create["vectors"]["distance"]),
         ),
     )
-    bodies = [json.loads(l) for l in (tmp_path / "points.ndjson").read_text().splitlines()]
-    assert all(len(b["points"]) <= 256 for b in bodies)
+    bodies = [json.loads(l) for l in (out_dir / "points.ndjson").read_text().splitlines()]
     for b in bodies:
-        client.upsert(
-            "photos",
-            points=[models.PointStruct(**p) for p in b["points"]],
-            wait=True,
-        )
+        client.upsert("photos", points=[models.PointStruct(**p) for p in b["points"]], wait=True)
+    return client, bodies
+
+
+def test_qdrant_local_returns_the_exact_cosine_top10(table, tmp_path):
+    client, bodies = load_into_qdrant(table, tmp_path)
+    assert all(len(b["points"]) <= 256 for b in bodies)
     assert client.count("photos").count == N
 
     points = [p for b in bodies for p in b["points"]]
@@ -162,21 +165,7 @@ def test_parquet_reexport_with_several_id_columns(table, tmp_path):
 def test_qdrant_returns_the_same_top10_as_clipsearch_for_20_queries(table, tmp_path):
     """The collection moves to Qdrant without re-embedding: for 20 items, Qdrant's top 10
     neighbours of the item's vector are `clipsearch search --id` ("more like this") results."""
-    from qdrant_client import QdrantClient, models
-
-    run("export", "--table", table, "--to", "qdrant", "-o", tmp_path)
-    create = json.loads((tmp_path / "create_collection.json").read_text())
-    client = QdrantClient(":memory:")
-    client.create_collection(
-        "photos",
-        vectors_config=models.VectorParams(
-            size=create["vectors"]["size"],
-            distance=models.Distance(create["vectors"]["distance"]),
-        ),
-    )
-    bodies = [json.loads(l) for l in (tmp_path / "points.ndjson").read_text().splitlines()]
-    for b in bodies:
-        client.upsert("photos", points=[models.PointStruct(**p) for p in b["points"]], wait=True)
+    client, bodies = load_into_qdrant(table, tmp_path)
     points = {p["payload"]["locator"]: p for b in bodies for p in b["points"]}
     rng = np.random.default_rng(SEED + 1)
     print(f"query seed {SEED + 1}")
