@@ -272,6 +272,22 @@ fn csv_manifest(dir: &Path) -> PathBuf {
     p
 }
 
+/// `clipsearch index` of [`csv_manifest`] into `dir/t.parquet`.
+fn indexed_csv_table(dir: &Path) -> PathBuf {
+    let m = csv_manifest(dir);
+    let t = dir.join("t.parquet");
+    ok(&[
+        "index",
+        m.to_str().unwrap(),
+        "--model",
+        &model(),
+        "-o",
+        t.to_str().unwrap(),
+        "-q",
+    ]);
+    t
+}
+
 #[test]
 fn two_shards_concatenated_equal_one_unsharded_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -723,17 +739,7 @@ fn missing_model_input_or_table_exit_3_with_a_typed_error_and_bad_usage_exits_2(
 #[test]
 fn search_by_text_image_and_id_prints_json_lines_filtered_and_thresholded() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = csv_manifest(tmp.path());
-    let t = tmp.path().join("t.parquet");
-    ok(&[
-        "index",
-        m.to_str().unwrap(),
-        "--model",
-        &model(),
-        "-o",
-        t.to_str().unwrap(),
-        "-q",
-    ]);
+    let t = indexed_csv_table(tmp.path());
     let t = t.to_str().unwrap();
     let lines = |o: &Output| -> Vec<Value> {
         text(&o.stdout)
@@ -841,17 +847,7 @@ fn search_by_text_image_and_id_prints_json_lines_filtered_and_thresholded() {
 #[test]
 fn export_and_import_round_trip_through_npy_qdrant_and_a_saved_collection() {
     let tmp = tempfile::tempdir().unwrap();
-    let m = csv_manifest(tmp.path());
-    let t = tmp.path().join("t.parquet");
-    ok(&[
-        "index",
-        m.to_str().unwrap(),
-        "--model",
-        &model(),
-        "-o",
-        t.to_str().unwrap(),
-        "-q",
-    ]);
+    let t = indexed_csv_table(tmp.path());
     let original = read_table(&t);
     let ts = t.to_str().unwrap();
 
