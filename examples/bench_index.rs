@@ -5,6 +5,13 @@
 //! cargo run --release --example bench_index -- --n 10000 --queries 500 --runs 3 \
 //!     --npy /tmp/bench10k.npy
 //! ```
+//! In headless Chromium (one thread, the wasm build), the same code; options come from the
+//! compile-time `BENCH_ARGS` variable:
+//! ```text
+//! BENCH_ARGS="--n 100000 --queries 300 --runs 1" WASM_BINDGEN_USE_BROWSER=1 \
+//!   WASM_BINDGEN_TEST_TIMEOUT=3600 CHROMEDRIVER=/usr/bin/chromedriver \
+//!   cargo run --release --target wasm32-unknown-unknown --example bench_index
+//! ```
 //! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
 //! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
 //! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
@@ -12,7 +19,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::time::Instant;
 
 use clipsearch::index::{normalized, Collection, IndexPolicy, SearchOptions};
 use clipsearch::{Item, Metadata, SpaceInfo};
@@ -41,6 +47,51 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+fn say(s: &str) {
+    #[cfg(target_arch = "wasm32")]
+    wasm_bindgen_test::console_log!("{}", s);
+    #[cfg(not(target_arch = "wasm32"))]
+    println!("{s}");
+}
+
+/// Milliseconds since an arbitrary origin (`performance.now()` in the browser).
+#[cfg(target_arch = "wasm32")]
+fn now_ms() -> f64 {
+    use wasm_bindgen::JsCast;
+    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).expect("performance");
+    let now: js_sys::Function = js_sys::Reflect::get(&perf, &"now".into())
+        .expect("performance.now")
+        .unchecked_into();
+    now.call0(&perf).expect("now()").as_f64().unwrap_or(0.0)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn now_ms() -> f64 {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
+}
+
+/// Argument lists: the command line natively; in wasm, `BENCH_ARGS` (compile time), where `;`
+/// separates several configurations run one after the other in the same page.
+fn arg_sets() -> Vec<Vec<String>> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        option_env!("BENCH_ARGS")
+            .unwrap_or("")
+            .split(';')
+            .map(|set| {
+                std::iter::once("bench_index".to_string())
+                    .chain(set.split_whitespace().map(str::to_string))
+                    .collect()
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    vec![std::env::args().collect()]
+}
+
 fn gaussian(rng: &mut SmallRng) -> f32 {
     let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
     let u2: f32 = rng.gen();
@@ -60,6 +111,7 @@ fn clustered(seed: u64, n: usize, dim: usize, clusters: usize, spread: f32) -> V
         .collect()
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn write_npy(path: &str, rows: &[Vec<f32>], dim: usize) -> std::io::Result<()> {
     let mut header = format!(
         "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
@@ -91,8 +143,25 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+fn bench_index_web() {
+    for args in arg_sets() {
+        run(&args);
+    }
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    #[cfg(not(target_arch = "wasm32"))]
+    for args in arg_sets() {
+        run(&args);
+    }
+}
+
+fn run(args: &[String]) {
     let get = |name: &str| -> Option<String> {
         args.iter()
             .position(|a| a == name)
@@ -116,22 +185,23 @@ fn main() {
     if let Some(h) = get("--heuristic") {
         policy.heuristic = h == "true";
     }
-    println!(
+    say(&format!(
         "n={n} dim={dim} queries={nq} clusters={clusters} spread={spread} seed={seed} k={k} \
          ef_construction={} ef_search={} heuristic={} threads={}",
         policy.ef_construction,
         policy.ef_search,
         policy.heuristic,
         std::thread::available_parallelism().map_or(1, |x| x.get())
-    );
+    ));
 
     let data: Vec<Vec<f32>> = clustered(seed, n + nq, dim, clusters, spread)
         .iter()
         .map(|v| normalized(v).expect("finite"))
         .collect();
+    #[cfg(not(target_arch = "wasm32"))]
     if let Some(path) = get("--npy") {
         write_npy(&path, &data, dim).expect("write npy");
-        println!("wrote {path}");
+        say(&format!("wrote {path}"));
     }
     let (base, queries) = data.split_at(n);
     let space = SpaceInfo {
@@ -163,9 +233,9 @@ fn main() {
     let mut exact_ms = Vec::new();
     let mut truth = Vec::new();
     for q in queries {
-        let t = Instant::now();
+        let t = now_ms();
         let hits = exact.search(q, &opts).unwrap();
-        exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        exact_ms.push(now_ms() - t);
         truth.push(hits.into_iter().map(|h| h.id).collect::<Vec<_>>());
     }
     drop(exact);
@@ -194,45 +264,45 @@ fn main() {
             })
             .unwrap();
         }
-        let t = Instant::now();
+        let t = now_ms();
         c.rebuild();
-        let build = t.elapsed().as_secs_f64();
+        let build = (now_ms() - t) / 1e3;
         bytes_per_item = (LIVE.load(Ordering::Relaxed) - before) as f64 / n as f64;
         let mut lat = Vec::new();
         let mut found = 0;
         for (q, tr) in queries.iter().zip(&truth) {
-            let t = Instant::now();
+            let t = now_ms();
             let hits = c.search(q, &opts).unwrap();
-            lat.push(t.elapsed().as_secs_f64() * 1e3);
+            lat.push(now_ms() - t);
             found += hits.iter().filter(|h| tr.contains(&h.id)).count();
         }
         let recall = found as f64 / (k * nq) as f64;
         let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
-        println!(
+        say(&format!(
             "run {run}: build {build:.2} s, query p50 {p50:.3} ms p99 {p99:.3} ms, recall@{k} \
              {recall:.4}, {bytes_per_item:.0} bytes/item"
-        );
+        ));
         if run == 0 {
-            let t = Instant::now();
+            let t = now_ms();
             let bytes = c.to_bytes().unwrap();
-            let save = t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            let save = (now_ms() - t) / 1e3;
+            let t = now_ms();
             let back = Collection::from_bytes(&bytes).unwrap();
-            let load = t.elapsed().as_secs_f64();
+            let load = (now_ms() - t) / 1e3;
             saved = bytes.len();
-            println!(
+            say(&format!(
                 "saved {:.1} MB ({:.0} bytes/item), save {save:.2} s, load {load:.2} s, {} items",
                 bytes.len() as f64 / 1e6,
                 bytes.len() as f64 / n as f64,
                 back.len()
-            );
+            ));
         }
         builds.push(build);
         p50s.push(p50);
         p99s.push(p99);
         recalls.push(recall);
     }
-    println!(
+    say(&format!(
         "MEDIAN n={n}: build {:.2} s | hnsw p50 {:.3} ms p99 {:.3} ms | recall@{k} {:.4} | \
          exact p50 {:.3} ms p99 {:.3} ms | {:.0} bytes/item in memory | {:.0} bytes/item saved",
         median(&mut builds),
@@ -243,5 +313,5 @@ fn main() {
         pct(&mut exact_ms, 0.99),
         bytes_per_item,
         saved as f64 / n as f64
-    );
+    ));
 }

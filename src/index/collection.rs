@@ -2,13 +2,14 @@
 //! present at the last build, and an exact scan over everything added since.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use instant_distance::{Builder, Hnsw, Point, Search};
 use serde::{Deserialize, Serialize};
 
 use super::filter::Filter;
+use super::ids::IdMap;
 use super::simd::{dot, normalized};
 use crate::{Error, Item, Metadata, Result, SpaceInfo};
 
@@ -242,7 +243,7 @@ pub struct Collection {
     pub(crate) space: SpaceInfo,
     pub(crate) policy: IndexPolicy,
     pub(crate) slots: Vec<Slot>,
-    pub(crate) by_id: HashMap<String, u32>,
+    pub(crate) by_id: IdMap,
     /// Slots not in the graph (some may be dead).
     pub(crate) tail: Vec<u32>,
     pub(crate) graph: Option<Graph>,
@@ -336,7 +337,7 @@ impl Collection {
             space,
             policy,
             slots: Vec::new(),
-            by_id: HashMap::new(),
+            by_id: IdMap::default(),
             tail: Vec::new(),
             graph: None,
         })
@@ -369,12 +370,12 @@ impl Collection {
 
     /// Whether there are no live items.
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.by_id.len() == 0
     }
 
     /// Whether a live item has this id.
     pub fn contains(&self, id: &str) -> bool {
-        self.by_id.contains_key(id)
+        self.by_id.get(&self.slots, id).is_some()
     }
 
     /// Checks that vectors described by `other` may enter this collection.
@@ -400,7 +401,7 @@ impl Collection {
 
     /// A live item by id.
     pub fn get(&self, id: &str) -> Option<ItemRef<'_>> {
-        let slot = self.slots.get(*self.by_id.get(id)? as usize)?;
+        let slot = self.slots.get(self.by_id.get(&self.slots, id)? as usize)?;
         Some(ItemRef {
             id: &slot.id,
             embedding: slot.vector.as_deref()?,
@@ -434,7 +435,7 @@ impl Collection {
             });
         }
         let v: Arc<[f32]> = normalized(&item.embedding)?.into();
-        if let Some(&s) = self.by_id.get(&item.id) {
+        if let Some(s) = self.by_id.get(&self.slots, &item.id) {
             self.tombstone(s);
             let slot = &mut self.slots[s as usize];
             slot.vector = Some(v);
@@ -449,12 +450,12 @@ impl Collection {
                 Error::InvalidArgument("a collection holds at most 2^32-2 items".into())
             })?;
         self.slots.push(Slot {
-            id: item.id.clone(),
+            id: item.id,
             metadata: item.metadata,
             vector: Some(v),
             pid: NONE,
         });
-        self.by_id.insert(item.id, s);
+        self.by_id.insert(&self.slots, s);
         self.tail.push(s);
         Ok(Upserted::Inserted)
     }
@@ -483,7 +484,7 @@ impl Collection {
     pub fn remove(&mut self, ids: &[&str]) -> usize {
         let mut n = 0;
         for id in ids {
-            if let Some(s) = self.by_id.remove(*id) {
+            if let Some(s) = self.by_id.remove(&self.slots, id) {
                 self.tombstone(s);
                 let slot = &mut self.slots[s as usize];
                 slot.vector = None;
@@ -523,9 +524,7 @@ impl Collection {
             }
         }
         self.slots = slots;
-        for v in self.by_id.values_mut() {
-            *v = new_of[*v as usize];
-        }
+        self.by_id.renumber(&new_of);
         let mut tail: Vec<u32> = self
             .tail
             .iter()
@@ -674,9 +673,9 @@ impl Collection {
     /// [`Error::UnknownId`] if no live item has this id; as [`search`](Self::search) otherwise.
     pub fn search_by_id(&self, id: &str, opts: &SearchOptions) -> Result<Vec<SearchHit>> {
         check_options(opts)?;
-        let &s = self
+        let s = self
             .by_id
-            .get(id)
+            .get(&self.slots, id)
             .ok_or_else(|| Error::UnknownId(id.to_string()))?;
         let q = self.vector_of(s)?;
         let mut scratch = Search::default();
@@ -728,9 +727,9 @@ impl Collection {
         for e in examples {
             let v = match e {
                 Example::Id(id) => {
-                    let &s = self
+                    let s = self
                         .by_id
-                        .get(id)
+                        .get(&self.slots, id)
                         .ok_or_else(|| Error::UnknownId(id.clone()))?;
                     exclude.push(s);
                     self.vector_of(s)?

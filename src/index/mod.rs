@@ -26,6 +26,7 @@
 
 mod collection;
 pub mod filter;
+mod ids;
 mod persist;
 pub mod simd;
 

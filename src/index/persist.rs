@@ -19,7 +19,6 @@
 //! (every neighbour id in range, layer sizes consistent) before handing it to instant-distance,
 //! so corrupt, truncated or foreign bytes give [`Error::InvalidData`], never a panic.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -29,6 +28,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::collection::{check_policy, Collection, Graph, IndexPolicy, Slot, Vector, NONE};
+use super::ids::IdMap;
 use crate::{Error, Metadata, Result, SpaceInfo};
 
 /// The first eight bytes of a saved collection.
@@ -200,7 +200,7 @@ impl Collection {
         };
 
         let mut slots = Vec::with_capacity(head.items.len());
-        let mut by_id = HashMap::with_capacity(head.items.len());
+        let mut by_id = IdMap::with_capacity(head.items.len());
         let mut tail = Vec::new();
         let mut slot_of = vec![NONE; graph_points.len()];
         for (s, it) in head.items.into_iter().enumerate() {
@@ -225,15 +225,15 @@ impl Collection {
                 *p = s;
                 graph_points[it.pid as usize].clone()
             };
-            if by_id.insert(it.id.clone(), s).is_some() {
-                return Err(invalid(format!("duplicate id `{}`", it.id)));
-            }
             slots.push(Slot {
                 id: it.id,
                 metadata,
                 vector: Some(vector),
                 pid: it.pid,
             });
+            if !by_id.insert(&slots, s) {
+                return Err(invalid(format!("duplicate id `{}`", slots[s as usize].id)));
+            }
         }
         let graph = hnsw.map(|(hnsw, ef_search)| Graph {
             hnsw,
