@@ -46,7 +46,20 @@ function hasWorker(): boolean {
   return typeof Worker !== "undefined";
 }
 
-function spawnChannel(): Channel {
+function spawnChannel(inheritCsp = false): Channel {
+  if (inheritCsp) {
+    // A `blob:` worker inherits the page's CSP (HTML: a worker whose URL is local gets a clone
+    // of its creator's policy container); it only imports the real worker script, by absolute
+    // URL, so the package's relative imports still resolve.
+    const script = new URL("./worker.js", import.meta.url).href;
+    const src = URL.createObjectURL(new Blob([`import ${JSON.stringify(script)};\n`], { type: "text/javascript" }));
+    try {
+      return new WorkerChannel(new Worker(src, { type: "module", name: "clipsearch" }));
+    } finally {
+      // The worker has fetched its script by the time it runs; revoking later is harmless.
+      setTimeout(() => URL.revokeObjectURL(src), 60_000);
+    }
+  }
   // The literal `new Worker(new URL("./worker.js", import.meta.url), { type: "module" })` form
   // lets bundlers (Vite, webpack 5, Parcel) find and emit the worker.
   const w = new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "clipsearch" });
@@ -102,7 +115,7 @@ export class ClipSearch {
     const useWorker = options.useWorker ?? hasWorker();
     const workers = options.textOnly || !useWorker ? 1 : Math.max(1, Math.floor(options.workers ?? defaultWorkers()));
     const loaded = await ClipSearch.loadShared(options);
-    const primary = useWorker ? spawnChannel() : new LocalChannel(new Engine());
+    const primary = useWorker ? spawnChannel(options.inheritCsp) : new LocalChannel(new Engine());
     try {
       options.onProgress?.({ status: "loading", file: loaded.file });
       const info = await primary.call<ModelInfo>("load", { bytes: loaded.bytes }, { transfer: useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] });
@@ -198,7 +211,7 @@ export class ClipSearch {
         Array.from({ length: extra }, async () => {
           // Cache hit in browsers (the bytes were verified and cached by `create`).
           const loaded = await ClipSearch.loadShared({ ...this.opts, onProgress: undefined });
-          const ch = spawnChannel();
+          const ch = spawnChannel(this.opts.inheritCsp);
           try {
             await ch.call("load", { bytes: loaded.bytes }, { transfer: [loaded.bytes.buffer as ArrayBuffer] });
           } catch (e) {

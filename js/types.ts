@@ -212,6 +212,16 @@ export interface CreateOptions {
   cache?: boolean;
   /** The collection's name in IndexedDB for `save()` (default `"default"`). */
   name?: string;
+  /**
+   * Put the workers under the page's Content-Security-Policy (default `false`). A worker
+   * started from its script URL gets only the CSP its own HTTP response carries (usually none),
+   * so the page's `connect-src` would not limit the image fetches it makes. With `true`, each
+   * worker starts from a same-origin `blob:` module that imports the package's worker script:
+   * a `blob:` worker inherits its creator's policy, so the page's `connect-src` governs every
+   * fetch. The page's policy must then allow `worker-src blob:` (and `script-src` the
+   * package's own origin).
+   */
+  inheritCsp?: boolean;
 }
 
 /** Export formats of {@link ClipSearch.exportTable}. */

@@ -1,7 +1,10 @@
 // Runs first, before any other script: writes the page's Content-Security-Policy meta tag.
-// The policy is `default-src 'self'`, widened only by the https origins the user allowed on this
-// page (kept in this origin's localStorage by "Allow and reload"; a link cannot set them). A meta
-// CSP cannot be relaxed once it is in force, so allowing a new origin reloads the page.
+// The policy is `default-src 'self'`, widened only by the origins the user allowed on this page
+// (https, or http on this machine's loopback for a local S3 such as MinIO; kept in this origin's
+// localStorage by "Allow and reload"; a link cannot set them). A meta CSP cannot be relaxed once
+// it is in force, so allowing a new origin reloads the page. The package's workers start from
+// `blob:` modules (`inheritCsp`), which inherit this policy: their image fetches obey
+// `connect-src` too, hence `worker-src 'self' blob:`.
 (function () {
   "use strict";
   var KEY = "clipsearch.allowedOrigins";
@@ -17,7 +20,7 @@
   }
   var extra = origins.length ? " " + origins.join(" ") : "";
   var policy =
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; style-src 'self'; " +
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'self'; " +
     "img-src 'self' blob: data:" + extra + "; connect-src 'self'" + extra + "; object-src 'none'; base-uri 'none'; form-action 'none'";
   var meta = document.createElement("meta");
   meta.httpEquiv = "Content-Security-Policy";
@@ -25,12 +28,15 @@
   document.head.appendChild(meta);
   window.clipsearchAllowedOrigins = origins;
 
-  // An https origin exactly (scheme://host[:port]); anything else (paths, wildcards, http:) is refused.
+  // An origin exactly (scheme://host[:port]): https, or http on the loopback (127.0.0.1,
+  // localhost, [::1]); anything else (paths, wildcards, other http hosts) is refused.
   function clipsearchOrigin(s) {
     if (typeof s !== "string") return null;
     try {
       var u = new URL(s);
-      if (u.protocol !== "https:" || u.origin === "null" || u.username || u.password) return null;
+      var loopback = u.hostname === "127.0.0.1" || u.hostname === "localhost" || u.hostname === "[::1]";
+      var ok = u.protocol === "https:" || (u.protocol === "http:" && loopback);
+      if (!ok || u.origin === "null" || u.username || u.password) return null;
       return u.origin;
     } catch (e) {
       return null;

@@ -61,6 +61,9 @@ async function loadModel(model, label) {
   const started = performance.now();
   const options = {
     model,
+    // Workers start from blob: modules that inherit this page's CSP (csp.js), so their image
+    // fetches obey connect-src: only this origin and the origins the user allowed.
+    inheritCsp: true,
     onProgress: (p) => {
       if (p.status === "progress" && p.total) $("model-progress").value = p.loaded / p.total;
       if (p.status === "verify") $("model-info").textContent = `Verifying ${label}…`;
@@ -143,12 +146,23 @@ async function addItems(items, describe) {
   }
   $("add-progress").value = 1;
   $("add-status").textContent = `${r.embedded.length} embedded, ${r.failed.length} failed${r.aborted ? " (stopped)" : ""}.`;
+  listFailed(r.failed.map((f) => ({ who: f.id ?? `item ${f.index + 1}`, name: f.name, message: f.message })));
+  await c.save();
+  setStatus(`Added ${r.embedded.length} ${describe}; ${r.size} images in the collection.`);
+  setCollectionSize(r.size);
+  document.body.dataset.added = String(r.size);
+  document.body.dataset.failed = String($("failed").children.length);
+  return r;
+}
+
+/** Appends failed items to the "failed" list, as text (names and messages are never HTML). */
+function listFailed(entries) {
   const ul = $("failed");
-  for (const f of r.failed) {
+  for (const f of entries) {
     const li = document.createElement("li");
     const who = document.createElement("span");
     who.className = "failed-id";
-    who.textContent = f.id ?? `item ${f.index + 1}`;
+    who.textContent = f.who;
     const name = document.createElement("strong");
     name.textContent = f.name;
     const msg = document.createElement("span");
@@ -157,13 +171,8 @@ async function addItems(items, describe) {
     ul.append(li);
   }
   $("failed-box").hidden = ul.children.length === 0;
-  if (r.failed.length) $("failed-box").open = true;
-  await c.save();
-  setStatus(`Added ${r.embedded.length} ${describe}; ${r.size} images in the collection.`);
-  setCollectionSize(r.size);
-  document.body.dataset.added = String(r.size);
+  if (entries.length) $("failed-box").open = true;
   document.body.dataset.failed = String(ul.children.length);
-  return r;
 }
 
 async function addFiles(files) {
@@ -307,7 +316,7 @@ function offerOrigins(origins) {
   pendingOrigins = origins;
   $("origins-box").hidden = origins.length === 0;
   $("origins-text").textContent = origins.length
-    ? `Requests to ${origins.join(", ")} (thumbnails, model downloads) are blocked by this page's Content-Security-Policy. Allow ${origins.length === 1 ? "this origin" : "these origins"} and reload (your collection is kept; paste the URLs again after the reload, they are never stored).`
+    ? `Requests to ${origins.join(", ")} (image fetches, thumbnails, model downloads) are blocked by this page's Content-Security-Policy. Allow ${origins.length === 1 ? "this origin" : "these origins"} and reload (your collection is kept; paste the URLs again after the reload, they are never stored).`
     : "";
 }
 $("origins-allow").addEventListener("click", () => {
@@ -321,8 +330,22 @@ function showAllowedOrigins() {
   $("origins-current").textContent = o.length ? `Image origins allowed on this page: ${o.join(", ")}` : "";
 }
 
-async function addUrlItems(items) {
-  offerOrigins(originsNotAllowed(items));
+async function addUrlItems(all) {
+  const blocked = originsNotAllowed(all);
+  offerOrigins(blocked);
+  // This page's CSP (inherited by the workers) blocks these origins: report each such item now,
+  // with what to do, instead of letting its fetch fail as a network error.
+  const refused = new Set(blocked);
+  const items = all.filter((it) => !refused.has(window.clipsearchOrigin?.(it.url)));
+  listFailed(
+    all
+      .filter((it) => refused.has(window.clipsearchOrigin?.(it.url)))
+      .map((it) => ({
+        who: it.id ?? redactUrl(it.url),
+        name: "OriginNotAllowed",
+        message: `this page's Content-Security-Policy does not allow ${window.clipsearchOrigin(it.url)}: use "Allow and reload" above, then add the URL again`,
+      })),
+  );
   const r = await addItems(items, "URLs");
   // Remember the presigned URL (memory only, never shown) for the thumbnail of each stored id.
   for (const e of r?.embedded ?? []) {

@@ -27,12 +27,17 @@ after(async () => {
   await server?.close();
 });
 
-/** A fresh page with the default model loaded and (unless `keep`) an empty collection. */
-async function openDemo({ keep = false } = {}) {
+/**
+ * A fresh page with the default model loaded and (unless `keep`) an empty collection; `allow`
+ * lists origins the user allowed ("Allow and reload"), which widen the page's CSP.
+ */
+async function openDemo({ keep = false, allow = [] } = {}) {
   const page = await browser.context.newPage();
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(server.url + "/");
+  await page.evaluate((o) => localStorage.setItem("clipsearch.allowedOrigins", JSON.stringify(o)), allow);
+  if (allow.length) await page.reload();
   await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
   if (!keep) {
     await page.click("#clear");
@@ -266,8 +271,9 @@ test("failed items are listed with their reasons: a corrupt image and a URL item
   await page.waitForSelector("body[data-failed='2']", { timeout: 60_000 });
   const items = await page.$$eval("#failed li", (els) => els.map((e) => e.textContent));
   assert.equal(items.length, 2);
-  // The URL item is named by its locator, with an error name and a message; never the signature.
-  assert.match(items[1], /^s3:\/\/demo-bucket\/photos\/cat\.jpg: [A-Za-z]+: \S/);
+  // The page's CSP does not allow the bucket's origin: the item is listed at once, named by its
+  // URL without the query string, with what to do; never the signature.
+  assert.match(items[1], /^https:\/\/demo-bucket\.s3\.eu-west-1\.amazonaws\.com\/photos\/cat\.jpg: OriginNotAllowed: .*Allow and reload/);
   assert.equal(await page.inputValue("#urls"), "", "the pasted URLs leave the screen");
   assert.ok(!(await bodyText(page)).includes(SECRET), "the presigned query string is never rendered");
   await page.screenshot({ path: join(OUT, "demo-failed.png"), fullPage: true });
@@ -341,12 +347,15 @@ test("the page's CSP is default-src 'self', widened only by https origins the us
   const strict = await csp();
   assert.match(strict, /default-src 'self'/);
   assert.match(strict, /connect-src 'self';/);
+  // The package's workers start from blob: modules, which inherit this policy.
+  assert.match(strict, /worker-src 'self' blob:;/);
   assert.doesNotMatch(strict, /https:|\*/);
   // Pasting a URL from a new origin offers to allow exactly that origin.
   await page.fill("#urls", `${BUCKET}/c.jpg?${SECRET}`);
   await page.click("#urls-form button[type=submit]");
   await page.waitForSelector("#origins-box:not([hidden])");
   assert.match(await page.textContent("#origins-text"), new RegExp(BUCKET.replace(/\./g, "\\.")));
+  assert.match(await page.textContent("#failed"), /amazonaws\.com\/c\.jpg: OriginNotAllowed: /);
   await page.evaluate(() => {
     // A stored junk entry is ignored: only exact https origins widen the policy.
     const k = "clipsearch.allowedOrigins";
@@ -379,7 +388,7 @@ test("presigned URLs from a real S3 server are embedded and searchable; an expir
     const good = IMAGES.slice(0, 2).map((im) => s3.presign("GET", B, `trip/${im.name}`));
     const expired = s3.presign("GET", B, `trip/${IMAGES[2].name}`, { date: new Date(Date.now() - 2 * 3600e3), expires: 60 });
     const sigs = [...good, expired].map((u) => new URL(u).searchParams.get("X-Amz-Signature"));
-    const { page } = await openDemo();
+    const { page } = await openDemo({ allow: [s3.endpoint] });
     await page.fill("#urls", [...good, expired].join("\n"));
     await page.click("#urls-form button[type=submit]");
     await page.waitForSelector("body[data-failed='1']", { timeout: 60_000 });
@@ -406,7 +415,7 @@ test("a bucket that does not allow the page's origin is listed as CorsBlocked wi
     await s3.createBucket(B);
     await s3.put(B, "x.png", IMAGES[2].buffer, "image/png");
     const url = s3.presign("GET", B, "x.png");
-    const { page } = await openDemo();
+    const { page } = await openDemo({ allow: [s3.endpoint] });
     await page.fill("#urls", url);
     await page.click("#urls-form button[type=submit]");
     await page.waitForSelector("body[data-failed='1']", { timeout: 120_000 });
