@@ -24,6 +24,19 @@ setup-demo:
 wasm:
 	scripts/build-wasm.sh
 
+# For users with internet: download a CLIP from the Hugging Face Hub ($HF_ENDPOINT when set, as
+# huggingface_hub reads it) into models/<name>/ and convert it to q8_0 GGUFs: both towers, and
+# the text tower alone for search-only pages. Load either in the demo with the file picker.
+#   make model                                   # openai/clip-vit-base-patch32
+#   make model HF_REPO=openai/clip-vit-base-patch16
+HF_REPO ?= openai/clip-vit-base-patch32
+MODEL_DIR ?= models
+model:
+	cargo build --release --bin clipsearch
+	target/release/clipsearch download $(HF_REPO) -o $(MODEL_DIR)/$(notdir $(HF_REPO))
+	target/release/clipsearch convert $(MODEL_DIR)/$(notdir $(HF_REPO)) -o $(MODEL_DIR)/$(notdir $(HF_REPO))-q8_0.gguf --quant q8_0
+	target/release/clipsearch convert $(MODEL_DIR)/$(notdir $(HF_REPO)) -o $(MODEL_DIR)/$(notdir $(HF_REPO))-text-q8_0.gguf --quant q8_0 --tower text
+
 # models/manifest.json (size, sha256, model key of each models/*.gguf) for the npm loader.
 manifest:
 	node scripts/make-manifest.mjs

@@ -961,3 +961,150 @@ fn export_and_import_round_trip_through_npy_qdrant_and_a_saved_collection() {
     assert_eq!(o.status.code(), Some(3));
     assert_eq!(stderr_json(&o).last().unwrap()["error"], "ModelMismatch");
 }
+
+/// A static "Hub" on 127.0.0.1 serving `models/tiny-clip/*` at
+/// `/test-org/tiny-clip/resolve/main/<file>`, like huggingface.co's `resolve/main/` paths;
+/// records the paths asked for and any `Authorization` header.
+fn static_hub() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut buf = Vec::new();
+            let mut b = [0u8; 1024];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&b[..n]),
+                }
+            }
+            let req = String::from_utf8_lossy(&buf).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let auth = req
+                .lines()
+                .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                .map(|l| format!(" [auth:{}]", l["authorization:".len()..].trim()))
+                .unwrap_or_default();
+            seen2.lock().unwrap().push(format!("{path}{auth}"));
+            let file = path.strip_prefix("/test-org/tiny-clip/resolve/main/");
+            match file
+                .and_then(|f| std::fs::read(Path::new(ROOT).join("models/tiny-clip").join(f)).ok())
+            {
+                Some(body) => respond(c, "200 OK", &body),
+                None => respond(c, "404 Not Found", b"Entry not found"),
+            }
+        }
+    });
+    (url, seen)
+}
+
+#[test]
+fn download_fetches_a_model_from_hf_endpoint_and_it_converts_to_the_committed_model() {
+    let (hub, seen) = static_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny-clip");
+    let o = Command::new(BIN)
+        .args([
+            "download",
+            "test-org/tiny-clip",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env("HF_ENDPOINT", &hub)
+        .env("HF_TOKEN", "hf_secret_token")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "preprocessor_config.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+    ] {
+        let want = std::fs::read(Path::new(ROOT).join("models/tiny-clip").join(f)).unwrap();
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            want,
+            "{f} byte for byte"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "no .part files left");
+    let asked = seen.lock().unwrap().clone();
+    assert!(asked
+        .iter()
+        .all(|p| p.starts_with("/test-org/tiny-clip/resolve/main/")));
+    assert!(asked
+        .iter()
+        .all(|p| p.ends_with("[auth:Bearer hf_secret_token]")));
+    assert!(
+        !text(&o.stdout).contains("hf_secret_token"),
+        "the token is never printed"
+    );
+
+    // Converting the download gives the committed model's key.
+    let gguf = dir.path().join("tiny.gguf");
+    let c = ok(&[
+        "convert",
+        out.to_str().unwrap(),
+        "-o",
+        gguf.to_str().unwrap(),
+        "--quant",
+        "q8_0",
+    ]);
+    let summary: Value = serde_json::from_slice(&c.stdout).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
+            .unwrap();
+    let tiny = manifest["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"] == "tiny-clip.gguf")
+        .unwrap();
+    assert_eq!(summary["model_key"], tiny["modelKey"]);
+    // ... and embeds like it.
+    let a = ok(&["embed-text", "--model", gguf.to_str().unwrap(), "a dog"]);
+    let b = ok(&["embed-text", "--model", &model(), "a dog"]);
+    assert_eq!(text(&a.stdout), text(&b.stdout));
+}
+
+#[test]
+fn download_of_a_missing_repository_or_a_bad_name_is_a_typed_error() {
+    let (hub, _) = static_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["download", "test-org/no-such-model", "-o"])
+        .arg(dir.path())
+        .env("HF_ENDPOINT", &hub)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let e: Value = serde_json::from_slice(o.stderr.trim_ascii()).unwrap();
+    assert_eq!(e["error"], "NotFound", "{e}");
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("no-such-model/resolve/main/config.json"));
+    assert!(!dir.path().join("config.json").exists());
+
+    let o = Command::new(BIN)
+        .args(["download", "../../etc", "-o"])
+        .arg(dir.path())
+        .env("HF_ENDPOINT", &hub)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    let e: Value = serde_json::from_slice(o.stderr.trim_ascii()).unwrap();
+    assert_eq!(e["error"], "InvalidArgument", "{e}");
+}

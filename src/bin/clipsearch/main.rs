@@ -13,6 +13,8 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod convert;
 #[cfg(not(target_arch = "wasm32"))]
+mod download;
+#[cfg(not(target_arch = "wasm32"))]
 mod embed;
 #[cfg(not(target_arch = "wasm32"))]
 mod fetch_http;
@@ -65,6 +67,7 @@ fn main() -> std::process::ExitCode {
         Command::Export(a) => table_cmds::export(&a),
         Command::Import(a) => table_cmds::import(&a),
         Command::SynthTable(a) => table_cmds::synth(&a),
+        Command::Download(a) => report(download::run(a)),
         Command::Convert(a) => report(convert::run(a)),
         Command::EmbedText(a) => report(embed::run_text(a)),
         Command::EmbedImage(a) => report(embed::run_image(a)),
@@ -103,6 +106,8 @@ enum Command {
     Import(table_cmds::ImportArgs),
     /// Write a seeded synthetic table of clustered unit vectors (tests and benchmarks).
     SynthTable(table_cmds::SynthArgs),
+    /// Download a CLIP model repository from the Hugging Face Hub (or `$HF_ENDPOINT`).
+    Download(download::Args),
     /// Convert a Hugging Face CLIPModel directory to a clipsearch GGUF file.
     Convert(convert::Args),
     /// Embed texts: one JSON object per line.
