@@ -129,10 +129,12 @@ pub fn is_retryable(e: &Error) -> bool {
 /// fine when the body cannot be read). `redacted_url` goes into the message as is: pass the output
 /// of [`crate::fetch::redact_url`].
 ///
-/// - 403 whose body has `<Code>AccessDenied</Code>` and `Request has expired` (AWS's text for an
-///   expired presigned URL, also the JuiceFS/MinIO gateway's) -> [`Error::UrlExpired`];
-/// - any other 403 (e.g. `SignatureDoesNotMatch` for a tampered URL) -> [`Error::AccessDenied`];
-/// - 404 -> [`Error::NotFound`];
+/// - 400 or 403 whose body has `<Code>AccessDenied</Code>` and `Request has expired` (AWS's text
+///   for an expired presigned URL, also the JuiceFS/MinIO gateway's) or `<Code>ExpiredToken</Code>`
+///   (the URL was signed with temporary credentials that have expired) -> [`Error::UrlExpired`];
+/// - 401 and any other 403 (e.g. `SignatureDoesNotMatch` for a tampered URL) ->
+///   [`Error::AccessDenied`];
+/// - 404 and 410 -> [`Error::NotFound`];
 /// - anything else that is not 2xx -> [`Error::HttpStatus`] (retryable for 429 and 5xx).
 ///
 /// # Errors
@@ -155,16 +157,22 @@ pub fn classify_http(
     let url = redacted_url.to_string();
     match status {
         200..=299 => Ok(()),
-        403 => {
+        400 | 403 => {
             let body =
                 String::from_utf8_lossy(&body_prefix[..body_prefix.len().min(ERROR_BODY_PREFIX)]);
-            if body.contains("<Code>AccessDenied</Code>") && body.contains("Request has expired") {
+            let expired = (body.contains("<Code>AccessDenied</Code>")
+                && body.contains("Request has expired"))
+                || body.contains("<Code>ExpiredToken</Code>");
+            if expired {
                 Err(Error::UrlExpired { url })
-            } else {
+            } else if status == 403 {
                 Err(Error::AccessDenied { url })
+            } else {
+                Err(Error::HttpStatus { url, status })
             }
         }
-        404 => Err(Error::NotFound { url }),
+        401 => Err(Error::AccessDenied { url }),
+        404 | 410 => Err(Error::NotFound { url }),
         status => Err(Error::HttpStatus { url, status }),
     }
 }

@@ -63,11 +63,23 @@ fn statuses_map_to_typed_errors_and_only_429_and_5xx_are_retried() {
         classify_http(404, None, b"", URL).unwrap_err(),
         Error::NotFound { url: URL.into() }
     );
+    // 401 is a refusal, 410 a missing object, and S3's 400 ExpiredToken an expired URL (signed
+    // with temporary credentials); the CLI and the browser share this mapping.
+    assert_eq!(
+        classify_http(401, None, b"", URL).unwrap_err(),
+        Error::AccessDenied { url: URL.into() }
+    );
+    assert_eq!(
+        classify_http(410, None, b"", URL).unwrap_err(),
+        Error::NotFound { url: URL.into() }
+    );
+    assert_eq!(
+        classify_http(400, None, b"<Error><Code>ExpiredToken</Code></Error>", URL).unwrap_err(),
+        Error::UrlExpired { url: URL.into() }
+    );
     for (status, retryable) in [
         (400, false),
-        (401, false),
         (405, false),
-        (410, false),
         (429, true),
         (500, true),
         (502, true),
@@ -90,6 +102,8 @@ fn statuses_map_to_typed_errors_and_only_429_and_5xx_are_retried() {
         classify_http(403, None, EXPIRED, URL).unwrap_err(),
         classify_http(403, None, b"", URL).unwrap_err(),
         classify_http(404, None, b"", URL).unwrap_err(),
+        classify_http(401, None, b"", URL).unwrap_err(),
+        classify_http(410, None, b"", URL).unwrap_err(),
         Error::Aborted,
         Error::ImageDecode("x".into()),
     ] {

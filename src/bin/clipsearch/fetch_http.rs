@@ -11,6 +11,7 @@ use std::io::Read;
 use std::time::Duration;
 
 use clipsearch::fetch::redact_url;
+use clipsearch::ingest::classify_http;
 use clipsearch::Error;
 
 /// Largest response body accepted (bytes).
@@ -59,7 +60,7 @@ impl Fetcher {
                             Err(e) => self.transport_error(e, url, &red, attempt),
                         }
                     } else {
-                        let body = if status == 403 {
+                        let body = if status == 400 || status == 403 {
                             let mut text = String::new();
                             let _ = resp
                                 .body_mut()
@@ -70,7 +71,12 @@ impl Fetcher {
                         } else {
                             String::new()
                         };
-                        let e = classify_http(status, &body, &red);
+                        let e = classify_http(status, None, body.as_bytes(), &red)
+                            .err()
+                            .unwrap_or(Error::HttpStatus {
+                                url: red.clone(),
+                                status,
+                            });
                         if !(status == 429 || status >= 500) {
                             return Err(e);
                         }
@@ -118,22 +124,6 @@ fn scrub(msg: &str, url: &str, red: &str) -> String {
     m
 }
 
-/// Maps a non-success HTTP status (and, for 403, the start of the body) to a typed error.
-///
-/// TODO(after merging `ingest`): replace with `clipsearch::ingest::classify_http`, which the
-/// browser fetch uses, so both paths map statuses identically.
-pub fn classify_http(status: u16, body: &str, redacted_url: &str) -> Error {
-    let url = redacted_url.to_string();
-    match status {
-        403 if body.contains("Request has expired") || body.contains("ExpiredToken") => {
-            Error::UrlExpired { url }
-        }
-        401 | 403 => Error::AccessDenied { url },
-        404 | 410 => Error::NotFound { url },
-        _ => Error::HttpStatus { url, status },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,10 +133,21 @@ mod tests {
         let u = "https://b.s3.amazonaws.com/k.jpg";
         let expired =
             "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>";
-        assert_eq!(classify_http(403, expired, u).code(), "UrlExpired");
-        assert_eq!(classify_http(403, "nope", u).code(), "AccessDenied");
-        assert_eq!(classify_http(404, "", u).code(), "NotFound");
-        assert_eq!(classify_http(503, "", u).code(), "HttpError");
+        let code = |status, body: &str| {
+            classify_http(status, None, body.as_bytes(), u)
+                .unwrap_err()
+                .code()
+        };
+        assert_eq!(code(403, expired), "UrlExpired");
+        assert_eq!(
+            code(400, "<Error><Code>ExpiredToken</Code></Error>"),
+            "UrlExpired"
+        );
+        assert_eq!(code(403, "nope"), "AccessDenied");
+        assert_eq!(code(401, ""), "AccessDenied");
+        assert_eq!(code(404, ""), "NotFound");
+        assert_eq!(code(410, ""), "NotFound");
+        assert_eq!(code(503, ""), "HttpError");
     }
 
     #[test]
