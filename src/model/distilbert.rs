@@ -126,8 +126,12 @@ fn json(bytes: &[u8], what: &str) -> Result<Value> {
 impl MultilingualConfig {
     /// Reads the configuration from the sentence-transformers files.
     ///
-    /// Missing DistilBERT fields take `DistilBertConfig`'s defaults (transformers v5.23.0);
-    /// without `sentence_bert_config.json` texts are truncated to `max_position_embeddings`.
+    /// Missing DistilBERT fields take `DistilBertConfig`'s defaults (transformers v5.23.0).
+    /// `max_seq_length` is taken as sentence-transformers (v6.2.0, `Transformer`) takes it: the
+    /// `max_seq_length` of `sentence_bert_config.json` (older models, such as
+    /// clip-ViT-B-32-multilingual-v1: 128), else the tokenizer's `model_max_length` from
+    /// `tokenizer_config.json` (newer saves), else `max_position_embeddings`; never more than
+    /// `max_position_embeddings`.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] for invalid JSON, a `model_type` other than `distilbert`, a
@@ -138,6 +142,7 @@ impl MultilingualConfig {
         pooling_json: &[u8],
         dense_json: &[u8],
         sbert_json: Option<&[u8]>,
+        tokenizer_config_json: Option<&[u8]>,
     ) -> Result<Self> {
         let raw: RawDistil = serde_json::from_slice(config_json)
             .map_err(|e| Error::InvalidConfig(format!("config.json is not valid JSON: {e}")))?;
@@ -203,13 +208,21 @@ impl MultilingualConfig {
                 dense.in_features
             )));
         }
-        let max_seq_length = match sbert_json {
-            Some(b) => json(b, "sentence_bert_config.json")?
-                .get("max_seq_length")
-                .and_then(Value::as_u64)
-                .map_or(max_position_embeddings, |v| v as usize),
-            None => max_position_embeddings,
+        let from = |b: Option<&[u8]>, what: &str, key: &str| -> Result<Option<u64>> {
+            Ok(match b {
+                Some(b) => json(b, what)?.get(key).and_then(Value::as_u64),
+                None => None,
+            })
         };
+        let max_seq_length = from(sbert_json, "sentence_bert_config.json", "max_seq_length")?
+            .or(from(
+                tokenizer_config_json,
+                "tokenizer_config.json",
+                "model_max_length",
+            )?)
+            .map_or(max_position_embeddings, |v| {
+                v.min(max_position_embeddings as u64) as usize
+            });
         if !(2..=max_position_embeddings).contains(&max_seq_length) {
             return Err(Error::InvalidConfig(format!(
                 "max_seq_length {max_seq_length} must be between 2 and max_position_embeddings \
@@ -281,6 +294,7 @@ impl MultilingualConfig {
             part("pooling")?.as_bytes(),
             part("dense")?.as_bytes(),
             sbert.as_deref().map(str::as_bytes),
+            None,
         )
     }
 

@@ -269,8 +269,12 @@ pub struct StFiles<'a> {
     /// `modules.json`; when given it must list Transformer, Pooling, Dense (then optionally
     /// Normalize).
     pub modules_json: Option<&'a [u8]>,
-    /// `sentence_bert_config.json` (its `max_seq_length`; else `max_position_embeddings`).
+    /// `sentence_bert_config.json` (its `max_seq_length`, see
+    /// [`MultilingualConfig::from_parts`]).
     pub sentence_bert_config: Option<&'a [u8]>,
+    /// `tokenizer_config.json` (its `model_max_length` when `sentence_bert_config.json` has no
+    /// `max_seq_length`).
+    pub tokenizer_config: Option<&'a [u8]>,
     /// `1_Pooling/config.json`.
     pub pooling_config: Option<&'a [u8]>,
     /// `2_Dense/config.json`.
@@ -331,6 +335,7 @@ impl StFiles<'_> {
             pooling,
             dense_config,
             self.sentence_bert_config,
+            self.tokenizer_config,
         )?;
         let mut store = WeightStore::from_safetensors(self.weights)?;
         let dense = WeightStore::from_safetensors(dense_weights).map_err(|e| match e {
@@ -996,10 +1001,11 @@ impl ClipModel {
             let opt = |p: &str| read(path.join(p)).ok();
             let config = read(path.join("config.json"))?;
             let weights = read(path.join("model.safetensors"))?;
-            let (tok, modules, sbert) = (
+            let (tok, modules, sbert, tcfg) = (
                 opt("tokenizer.json"),
                 opt("modules.json"),
                 opt("sentence_bert_config.json"),
+                opt("tokenizer_config.json"),
             );
             let (pool, dcfg, dw) = (
                 opt("1_Pooling/config.json"),
@@ -1016,6 +1022,7 @@ impl ClipModel {
                 tokenizer_json: tok.as_deref(),
                 modules_json: modules.as_deref(),
                 sentence_bert_config: sbert.as_deref(),
+                tokenizer_config: tcfg.as_deref(),
                 pooling_config: pool.as_deref(),
                 dense_config: dcfg.as_deref(),
                 dense_weights: dw.as_deref(),

@@ -223,6 +223,7 @@ impl StOwnedFiles {
             tokenizer_json: None,
             modules_json: None,
             sentence_bert_config: Some(&self.sentence_bert_config),
+            tokenizer_config: None,
             pooling_config: Some(&self.pooling_config),
             dense_config: Some(&self.dense_config),
             dense_weights: Some(&self.dense_weights),

@@ -68,7 +68,11 @@ fn run_st(a: &Args, quantization: Quantization, name: Option<String>) -> Result<
     let config = read(d.join("config.json"))?;
     let weights = read(d.join("model.safetensors"))?;
     let tokenizer = read(d.join("tokenizer.json"))?;
-    let (modules, sbert) = (opt("modules.json"), opt("sentence_bert_config.json"));
+    let (modules, sbert, tcfg) = (
+        opt("modules.json"),
+        opt("sentence_bert_config.json"),
+        opt("tokenizer_config.json"),
+    );
     let (pool, dcfg, dw) = (
         opt("1_Pooling/config.json"),
         opt("2_Dense/config.json"),
@@ -80,6 +84,7 @@ fn run_st(a: &Args, quantization: Quantization, name: Option<String>) -> Result<
         tokenizer_json: Some(&tokenizer),
         modules_json: modules.as_deref(),
         sentence_bert_config: sbert.as_deref(),
+        tokenizer_config: tcfg.as_deref(),
         pooling_config: pool.as_deref(),
         dense_config: dcfg.as_deref(),
         dense_weights: dw.as_deref(),
