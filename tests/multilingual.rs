@@ -423,3 +423,51 @@ fn bad_inputs_get_typed_errors() {
         Err(Error::InvalidModel(_))
     ));
 }
+
+#[test]
+fn cli_converts_with_space_from_a_clip_file_and_embeds_text_with_the_multilingual_gguf() {
+    let bin = env!("CARGO_BIN_EXE_clipsearch");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("m.gguf");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .output()
+            .expect("run clipsearch")
+    };
+    let o = run(&[
+        "convert",
+        DIR,
+        "-o",
+        out.to_str().expect("utf8"),
+        "--quant",
+        "f32",
+        "--space",
+        "models/tiny-clip.gguf",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json line");
+    assert_eq!(v["space"], Tiny::space().as_str());
+    assert_eq!(v["architecture"], "distilbert");
+    // Without --space the converter refuses (the space cannot be derived from the weights).
+    let o = run(&["convert", DIR, "-o", out.to_str().expect("utf8")]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--space"));
+    let g = golden();
+    let case = &g[4];
+    let o = run(&[
+        "embed-text",
+        "--model",
+        out.to_str().expect("utf8"),
+        &case.text,
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json line");
+    let got: Vec<f32> = v["embedding"]
+        .as_array()
+        .expect("embedding")
+        .iter()
+        .map(|x| x.as_f64().expect("f") as f32)
+        .collect();
+    assert!(cosine(&got, &case.embedding) >= 0.9999);
+}
