@@ -259,7 +259,7 @@ pub fn convert_sentence_transformers(
         return Err(Error::TowerNotLoaded("vision"));
     }
     let (config, store) = files.load()?;
-    let model = ClipModel::from_sentence_transformers(files)?;
+    let model = ClipModel::from_st_store(files, &config, &store)?;
     let key = model.info().key.clone();
     drop(model);
     let mut names: Vec<&String> = store.map.keys().collect();

@@ -538,6 +538,14 @@ impl ClipModel {
     /// [`Error::TensorShape`] for incomplete or mismatched weights.
     pub fn from_sentence_transformers(files: &StFiles<'_>) -> Result<Self> {
         let (config, store) = files.load()?;
+        Self::from_st_store(files, &config, &store)
+    }
+
+    pub(crate) fn from_st_store(
+        files: &StFiles<'_>,
+        config: &MultilingualConfig,
+        store: &WeightStore,
+    ) -> Result<Self> {
         let quantization = match store
             .map
             .get("transformer.layer.0.attention.q_lin.weight")
@@ -546,7 +554,7 @@ impl ClipModel {
             Some(t) if t == "f16" || t == "bf16" => Quantization::F16,
             _ => Quantization::F32,
         };
-        let key = key_of_store_with(&store, "mclip-")?;
+        let key = key_of_store_with(store, "mclip-")?;
         let info = ModelInfo {
             space: files.space.map_or_else(|| key.clone(), str::to_string),
             key,
@@ -556,8 +564,8 @@ impl ClipModel {
             towers: Towers::Text,
         };
         Self::build_multilingual(
-            &config,
-            &store,
+            config,
+            store,
             info,
             utf8(files.tokenizer_json, "tokenizer.json")?,
         )
