@@ -55,7 +55,7 @@ www: package
 	rm -rf www/pkg www/dist www/models && mkdir -p www/pkg www/dist www/models
 	cp pkg/clipsearch.js pkg/clipsearch_bg.wasm www/pkg/
 	cp dist/*.js www/dist/
-	cp models/tiny-clip.gguf models/manifest.json www/models/
+	cp models/tiny-clip.gguf models/tiny-multilingual.gguf models/manifest.json www/models/
 
 demo: setup-demo www
 	@echo "clipsearch demo: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"

@@ -123,6 +123,8 @@ function disposedError(): Error {
 /** Owns one model and, when primary, the collection. */
 export class Engine {
   private model: wasm.ClipModel | null = null;
+  /** A separate query text model in the same space (e.g. multilingual), when set. */
+  private textModel: wasm.ClipModel | null = null;
   private collection: wasm.Collection | null = null;
   private loading: Promise<ModelInfo> | null = null;
   /** Controllers of the ingestion runs in progress (dispose() aborts them). */
@@ -146,6 +148,42 @@ export class Engine {
     return this.model;
   }
 
+  /** The model text queries go through: the separate text model when set, else the model. */
+  private queryModel(): wasm.ClipModel {
+    return this.textModel ?? this.requireModel();
+  }
+
+  /**
+   * Loads a separate query text model (e.g. a multilingual tower), replacing the previous one;
+   * `bytes: null` goes back to the model's own text tower. Throws `ModelMismatch` when its
+   * space is not the model's, `TowerNotLoaded` when it has no text tower.
+   */
+  async loadTextModel(args: { bytes: Uint8Array | null }): Promise<ModelInfo | null> {
+    if (this.loading) await this.loading;
+    const main = this.requireModel().info as ModelInfo;
+    if (args.bytes === null) {
+      this.textModel?.free();
+      this.textModel = null;
+      return null;
+    }
+    const m = wasm.ClipModel.fromGguf(args.bytes);
+    const info = m.info as ModelInfo;
+    if (!info.hasText) {
+      m.free();
+      throw namedError("TowerNotLoaded", `the text model ${info.name} has no text tower`);
+    }
+    if (info.space !== main.space || info.dim !== main.dim) {
+      m.free();
+      throw namedError(
+        "ModelMismatch",
+        `the text model ${info.name} lives in space ${info.space} (${info.dim}-d), but the collection's model is ${main.space} (${main.dim}-d): load a text model converted with --space ${main.space}`,
+      );
+    }
+    this.textModel?.free();
+    this.textModel = m;
+    return info;
+  }
+
   private col(): wasm.Collection {
     this.collection ??= new wasm.Collection(this.requireModel().spaceInfo(), undefined);
     return this.collection;
@@ -158,7 +196,7 @@ export class Engine {
 
   /** Embeds a text query. */
   embedText(args: { text: string }): Float32Array {
-    return toF32(this.requireModel().embedText(args.text));
+    return toF32(this.queryModel().embedText(args.text));
   }
 
   /** Embeds an encoded image. */
@@ -293,7 +331,7 @@ export class Engine {
 
   /** Text search. */
   searchText(args: { text: string; options?: unknown }): unknown[] {
-    const q = this.requireModel().embedText(args.text);
+    const q = this.queryModel().embedText(args.text);
     return this.col().search(q, args.options);
   }
 

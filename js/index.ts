@@ -20,6 +20,7 @@ import type {
   RecommendQuery,
   SearchHit,
   SearchOptions,
+  TextModelSource,
 } from "./types.js";
 
 export type * from "./types.js";
@@ -90,6 +91,7 @@ export class ClipSearch {
   private helpersReady: Promise<Channel[]> | null = null;
   private _size = 0;
   private disposed = false;
+  private _textInfo: ModelInfo | null = null;
 
   private constructor(
     primary: Channel,
@@ -129,6 +131,7 @@ export class ClipSearch {
         throw namedError("TowerNotLoaded", `textOnly needs the text tower, but ${loaded.file} holds only the ${info.towers} tower`);
       }
       const cs = new ClipSearch(primary, info, { ...options, workers, useWorker }, options.name ?? "default");
+      if (options.textModel !== undefined) await cs.setTextModel(options.textModel);
       options.onProgress?.({ status: "ready", file: loaded.file, info, workers });
       return cs;
     } catch (e) {
@@ -184,6 +187,53 @@ export class ClipSearch {
     }
     const i = e.n++;
     return e.p.then((all) => all[i]!);
+  }
+
+  /**
+   * Facts about the separate query text model ({@link ClipSearch.setTextModel}), or `null`
+   * when text queries use the model's own text tower.
+   */
+  get textInfo(): ModelInfo | null {
+    return this._textInfo;
+  }
+
+  /**
+   * Picks the model text queries go through: a text-tower GGUF whose space is this model's
+   * (e.g. a multilingual tower converted with `clipsearch convert <dir> --space <CLIP>`), so
+   * users can search one image collection in their own language; `null` goes back to the
+   * model's own text tower. Images are never re-embedded.
+   *
+   * @param model - URL, bytes, or `{ model, manifest?, sha256?, onProgress? }`; or `null`.
+   * @returns the text model's info (`textArchitecture` `distilbert` for a multilingual one), or
+   *   `null`.
+   * @throws `ModelMismatch` (the text model lives in another space), `TowerNotLoaded` (no text
+   *   tower), the download errors of {@link ClipSearch.create} and the model errors
+   *   (`InvalidModel`, ...).
+   */
+  async setTextModel(model: string | URL | Uint8Array | ArrayBuffer | TextModelSource | null): Promise<ModelInfo | null> {
+    this.check();
+    if (model === null) {
+      await this.primary.call("loadTextModel", { bytes: null });
+      this._textInfo = null;
+      return null;
+    }
+    const src: TextModelSource =
+      typeof model === "string" || model instanceof URL || model instanceof Uint8Array || model instanceof ArrayBuffer
+        ? { model }
+        : model;
+    const m = src.model;
+    const loaded = await loadModelBytes({
+      ...src,
+      cache: src.cache ?? this.opts.cache,
+      model: typeof m === "string" || m instanceof URL ? m : m instanceof ArrayBuffer ? new Uint8Array(m.slice(0)) : new Uint8Array(m),
+    });
+    const info = await this.primary.call<ModelInfo>(
+      "loadTextModel",
+      { bytes: loaded.bytes },
+      { transfer: this.opts.useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] },
+    );
+    this._textInfo = info;
+    return info;
   }
 
   /** Items in the collection. */
@@ -358,7 +408,8 @@ export class ClipSearch {
   /**
    * Text-to-image search.
    *
-   * @param query - free text (truncated to CLIP's 77 tokens).
+   * @param query - free text (truncated to CLIP's 77 tokens, or to the text model's
+   *   `max_seq_length` when {@link ClipSearch.setTextModel} picked one).
    * @param options - `k` (default 10), `minScore`, `filter` on metadata.
    * @returns hits `{ id, score, metadata }`, best first; `[]` for an empty collection.
    * @throws `TowerNotLoaded` (vision-only model), `InvalidFilter`.

@@ -174,6 +174,26 @@ export interface ModelInfo {
   hasVision: boolean;
   /** Input image side in pixels (vision tower), else null. */
   imageSize: number | null;
+  /**
+   * The text tower: `clip`, `distilbert` (a multilingual tower such as
+   * clip-ViT-B-32-multilingual-v1, whose `space` is the key of the CLIP it is aligned with), or
+   * `none`.
+   */
+  textArchitecture?: string;
+}
+
+/** A query text model: a clipsearch GGUF (URL or bytes) and how to verify it. */
+export interface TextModelSource {
+  /** URL (string or `URL`) of a text-tower GGUF, or its bytes. */
+  model: string | URL | Uint8Array | ArrayBuffer;
+  /** Manifest (URL or object) listing the file's size and sha256. */
+  manifest?: string | URL | Manifest;
+  /** Expected sha256 (hex), when there is no manifest. */
+  sha256?: string;
+  /** Persistent model cache (default `true` where available). */
+  cache?: boolean;
+  /** Download progress. */
+  onProgress?: (p: LoadProgress) => void;
 }
 
 /** Options of {@link ClipSearch.create}. */
@@ -222,6 +242,14 @@ export interface CreateOptions {
    * package's own origin).
    */
   inheritCsp?: boolean;
+  /**
+   * A separate query text model whose embedding space is `model`'s, e.g. a multilingual text
+   * tower (`clipsearch convert <sentence-transformers dir> --space <CLIP .gguf>`): text queries
+   * (`searchText`, `embedText`) use it, images still use `model`. A URL, bytes, or a
+   * {@link TextModelSource}. Change it later with {@link ClipSearch.setTextModel}. `create`
+   * throws `ModelMismatch` when its space is not `model`'s.
+   */
+  textModel?: string | URL | Uint8Array | ArrayBuffer | TextModelSource;
 }
 
 /** Export formats of {@link ClipSearch.exportTable}. */

@@ -318,3 +318,117 @@ impl ClipTokenizer {
         Ok(text.replace("</w>", " ").trim().to_string())
     }
 }
+
+/// A BERT WordPiece tokenizer from a Hugging Face `tokenizer.json` (e.g. the
+/// `bert-base-multilingual-cased` tokenizer of `sentence-transformers/clip-ViT-B-32-multilingual-v1`),
+/// with the truncation sentence-transformers applies.
+///
+/// The pipeline (normaliser, pre-tokenizer, WordPiece vocabulary) is the one stored in the file,
+/// run by the `tokenizers` crate. [`WordPieceTokenizer::encode`] returns `[CLS] tokens... [SEP]`,
+/// at most [`max_len`](Self::max_len) ids (the model's `max_seq_length`, 128 for
+/// clip-ViT-B-32-multilingual-v1) with `[SEP]` kept last, exactly as
+/// `tokenizer(text, truncation=True, max_length=max_seq_length)` (what sentence-transformers'
+/// `Transformer.tokenize` calls for one text). The empty string encodes to `[CLS, SEP]`.
+///
+/// # Example
+/// ```
+/// use clipsearch::tokenizer::WordPieceTokenizer;
+/// let json = std::fs::read("models/tiny-multilingual/tokenizer.json").unwrap();
+/// let tok = WordPieceTokenizer::from_tokenizer_json(&json, 128).unwrap();
+/// assert_eq!(tok.encode("").unwrap(), vec![101, 102]);
+/// assert_eq!(tok.encode(&"猫".repeat(300)).unwrap().len(), 128);
+/// ```
+#[derive(Clone)]
+pub struct WordPieceTokenizer {
+    inner: Tokenizer,
+    cls: u32,
+    sep: u32,
+    max_len: usize,
+}
+
+impl std::fmt::Debug for WordPieceTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WordPieceTokenizer")
+            .field("vocab_size", &self.vocab_size())
+            .field("cls", &self.cls)
+            .field("sep", &self.sep)
+            .field("max_len", &self.max_len)
+            .finish()
+    }
+}
+
+impl WordPieceTokenizer {
+    /// The classification token (first id of every sequence).
+    pub const CLS_TOKEN: &'static str = "[CLS]";
+    /// The separator token (last id of every sequence).
+    pub const SEP_TOKEN: &'static str = "[SEP]";
+
+    /// Loads a BERT `tokenizer.json`; `max_len` counts `[CLS]` and `[SEP]`.
+    ///
+    /// Truncation and padding stored in the file are ignored (this type truncates itself and
+    /// never pads).
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the bytes are not a valid `tokenizer.json` or the vocabulary
+    /// lacks `[CLS]` or `[SEP]`; [`Error::InvalidArgument`] if `max_len < 2`.
+    pub fn from_tokenizer_json(bytes: &[u8], max_len: usize) -> Result<Self> {
+        if max_len < 2 {
+            return Err(Error::InvalidArgument(format!(
+                "tokenizer max_len must be at least 2 ([CLS] and [SEP]), got {max_len}"
+            )));
+        }
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| {
+            Error::Tokenizer(format!(
+                "tokenizer.json could not be parsed ({e}): pass the tokenizer.json of the \
+                 sentence-transformers model"
+            ))
+        })?;
+        inner
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        inner.with_padding(None);
+        let id = |t: &str| {
+            inner.token_to_id(t).ok_or_else(|| {
+                Error::Tokenizer(format!(
+                    "the vocabulary has no `{t}`: this is not a BERT WordPiece tokenizer"
+                ))
+            })
+        };
+        let (cls, sep) = (id(Self::CLS_TOKEN)?, id(Self::SEP_TOKEN)?);
+        Ok(Self {
+            inner,
+            cls,
+            sep,
+            max_len,
+        })
+    }
+
+    /// Tokenizes `text` into `[CLS] tokens... [SEP]`, truncated to [`max_len`](Self::max_len)
+    /// ids with `[SEP]` kept last, never padded.
+    ///
+    /// # Errors
+    /// [`Error::Tokenizer`] if the underlying tokenizer fails (not expected for any `&str`).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .inner
+            .encode_fast(text, false)
+            .map_err(|e| Error::Tokenizer(format!("could not tokenize the text: {e}")))?;
+        let body = enc.get_ids();
+        let keep = body.len().min(self.max_len - 2);
+        let mut ids = Vec::with_capacity(keep + 2);
+        ids.push(self.cls);
+        ids.extend_from_slice(body.get(..keep).unwrap_or(body));
+        ids.push(self.sep);
+        Ok(ids)
+    }
+
+    /// The maximum number of ids [`encode`](Self::encode) returns, `[CLS]` and `[SEP]` included.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// The number of ids in the vocabulary, special tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+}

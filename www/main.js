@@ -74,6 +74,9 @@ async function loadModel(model, label) {
   cs = null;
   await old?.dispose();
   cs = await ClipSearch.open(COLLECTION, options);
+  $("query-model").value = "";
+  $("query-model-info").textContent = "";
+  document.body.dataset.queryModel = "clip";
   const info = cs.info;
   $("model-progress").value = 1;
   $("model-info").textContent = `${info.name} · ${info.dim}-d · ${info.quantization} · towers: ${info.towers} · key ${info.key} · loaded in ${Math.round(performance.now() - started)} ms`;
@@ -422,6 +425,28 @@ function renderResults(hits, title) {
   document.body.dataset.results = String(hits.length);
   document.body.dataset.searches = String(Number(document.body.dataset.searches ?? 0) + 1);
 }
+
+// ---- query language model ----------------------------------------------------------------
+// A multilingual text tower aligned with the model's image space queries the same collection:
+// images are never re-embedded. The package refuses (ModelMismatch) a text model of another space.
+
+async function setQueryModel(url) {
+  const c = need();
+  document.body.dataset.queryModel = "loading";
+  $("query-model-info").textContent = url ? "Loading the query model…" : "";
+  try {
+    const src = url ? { model: url, ...(manifestEntryFor(url) ? { manifest } : {}) } : null;
+    const info = await c.setTextModel(src);
+    $("query-model-info").textContent = info ? `${info.name} · ${info.textArchitecture ?? "text"} · space ${info.space}` : "";
+    document.body.dataset.queryModel = info ? info.textArchitecture ?? "text" : "clip";
+  } catch (e) {
+    $("query-model").value = "";
+    $("query-model-info").textContent = "";
+    document.body.dataset.queryModel = "error";
+    throw e;
+  }
+}
+$("query-model").addEventListener("change", (ev) => run(() => setQueryModel(ev.target.value)));
 
 $("search-form").addEventListener("submit", (ev) => {
   ev.preventDefault();

@@ -17,6 +17,15 @@
 //! | `clipsearch.tokenizer_json` | string | `tokenizer.json` (files holding the text tower) |
 //! | `clipsearch.preprocessor_json` | string | `preprocessor_config.json` (files holding the vision tower) |
 //!
+//! A multilingual text tower ([`super::convert_sentence_transformers`]) is written the same
+//! way with `general.architecture` = `distilbert` (the loader's marker), `clipsearch.towers` =
+//! `text`, `clipsearch.model_key` = `mclip-` + the digest of its own weights, `clipsearch.space`
+//! = the key of the CLIP it is aligned with (required), and `clipsearch.config_json` = the
+//! combined sentence-transformers configuration ([`super::MultilingualConfig::to_json`]). Its
+//! tensors keep the Hugging Face `DistilBertModel` names, the Dense module's are stored as
+//! `2_Dense.linear.weight` / `2_Dense.linear.bias`; the linear maps and the word embeddings
+//! follow the same type rules as CLIP's.
+//!
 //! Tensor types: the matrices of every linear layer use the requested quantization (when their
 //! input width is a multiple of the block size, 64 for q4_1, else f16); the token embedding uses it too,
 //! except for 4-bit files where it stays q8_0 (rows are dequantized on lookup); 1-D tensors
@@ -46,6 +55,8 @@ pub(crate) const KEY_CONFIG: &str = "clipsearch.config_json";
 pub(crate) const KEY_TOKENIZER: &str = "clipsearch.tokenizer_json";
 /// Metadata key: preprocessor JSON.
 pub(crate) const KEY_PREPROCESSOR: &str = "clipsearch.preprocessor_json";
+/// `general.architecture` of a multilingual (DistilBERT) text tower.
+pub(crate) const ARCH_DISTILBERT: &str = "distilbert";
 /// Metadata key: format version.
 pub(crate) const KEY_VERSION: &str = "clipsearch.format_version";
 
@@ -91,6 +102,17 @@ fn in_tower(name: &str, towers: Towers) -> bool {
 
 /// The GGML type a tensor gets in a file of quantization `q`.
 fn target_type(name: &str, t: &Tensor, q: Quantization) -> GgmlDType {
+    type_for(
+        is_matrix(name),
+        name == "text_model.embeddings.token_embedding.weight",
+        t,
+        q,
+    )
+}
+
+/// The GGML type of a tensor: `matrix` for linear maps, `token_embedding` for the vocabulary
+/// table (see the module docs).
+fn type_for(matrix: bool, token_embedding: bool, t: &Tensor, q: Quantization) -> GgmlDType {
     let float = if q == Quantization::F32 {
         GgmlDType::F32
     } else {
@@ -100,9 +122,9 @@ fn target_type(name: &str, t: &Tensor, q: Quantization) -> GgmlDType {
         return GgmlDType::F32;
     }
     let last = t.dims().last().copied().unwrap_or(0);
-    let want = if is_matrix(name) {
+    let want = if matrix {
         q.ggml()
-    } else if name == "text_model.embeddings.token_embedding.weight" {
+    } else if token_embedding {
         match q {
             Quantization::Q4_0 | Quantization::Q4_1 => GgmlDType::Q8_0,
             other => other.ggml(),
@@ -206,4 +228,82 @@ pub(crate) fn meta_str<'a>(
         Some(gguf_file::Value::String(s)) => Some(s.as_str()),
         _ => None,
     }
+}
+
+/// Converts a multilingual text tower in the sentence-transformers layout (DistilBERT, mean
+/// pooling, Dense; e.g. `sentence-transformers/clip-ViT-B-32-multilingual-v1`) to a text-only
+/// clipsearch GGUF file (see the module docs), declaring `files.space` as its space.
+///
+/// `opts.towers` must be `text` or `both` (there is no vision tower).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if `files.space` is absent or blank: pass the key of the CLIP
+/// this tower is aligned with; [`Error::TowerNotLoaded`] for `towers = vision`; then as
+/// [`super::ClipModel::from_sentence_transformers`]; [`Error::Compute`] if quantization fails.
+pub fn convert_sentence_transformers(
+    files: &super::StFiles<'_>,
+    opts: &ConvertOptions,
+) -> Result<Vec<u8>> {
+    let space = files
+        .space
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+        .ok_or_else(|| {
+            Error::InvalidArgument(
+                "a multilingual text tower needs the key of the CLIP whose image space it is \
+                 aligned with (`--space <clip key | CLIP .gguf>`)"
+                    .into(),
+            )
+        })?;
+    if opts.towers == Towers::Vision {
+        return Err(Error::TowerNotLoaded("vision"));
+    }
+    let (config, store) = files.load()?;
+    let model = ClipModel::from_st_store(files, &config, &store)?;
+    let key = model.info().key.clone();
+    drop(model);
+    let mut names: Vec<&String> = store.map.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(stored) = store.map.get(name) else {
+            continue;
+        };
+        let t = stored.to_f32()?;
+        let ty = type_for(
+            super::distilbert::is_matrix(name),
+            name == "embeddings.word_embeddings.weight",
+            &t,
+            opts.quantization,
+        );
+        let q = QTensor::quantize(&t, ty)
+            .map_err(|e| Error::Compute(format!("quantizing `{name}`: {e}")))?;
+        tensors.push((name.clone(), q));
+    }
+    drop(store);
+    let name = opts
+        .name
+        .clone()
+        .or_else(|| files.name.map(str::to_string))
+        .unwrap_or_else(|| "multilingual".to_string());
+    let s = |v: &str| gguf_file::Value::String(v.to_string());
+    let mut meta: Vec<(&str, gguf_file::Value)> = vec![
+        ("general.architecture", s(ARCH_DISTILBERT)),
+        ("general.name", s(&name)),
+        (KEY_VERSION, gguf_file::Value::U32(1)),
+        (KEY_MODEL_KEY, s(&key)),
+        (KEY_SPACE, s(space)),
+        (KEY_QUANT, s(opts.quantization.as_str())),
+        (KEY_TOWERS, s(Towers::Text.as_str())),
+        (KEY_CONFIG, s(&config.to_json())),
+    ];
+    if let Some(t) = files.tokenizer_json {
+        meta.push((KEY_TOKENIZER, s(&String::from_utf8_lossy(t))));
+    }
+    let meta_refs: Vec<(&str, &gguf_file::Value)> = meta.iter().map(|(k, v)| (*k, v)).collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut out = Cursor::new(Vec::new());
+    gguf_file::write(&mut out, &meta_refs, &tensor_refs)
+        .map_err(|e| Error::Compute(format!("writing GGUF: {e}")))?;
+    Ok(out.into_inner())
 }

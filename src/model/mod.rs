@@ -32,9 +32,24 @@
 //! and loading the Hugging Face directory directly recomputes the same value.
 //!
 //! The metadata also holds `clipsearch.space`: the key of the space the vectors live in. For a
-//! CLIP converted as is it equals the key; a future multilingual text tower aligned to a CLIP
-//! image tower keeps its own `model_key` and declares that CLIP's key as its `space`
-//! ([`ModelInfo::space`] is what collections compare).
+//! CLIP converted as is it equals the key. A multilingual text tower aligned to a CLIP image
+//! tower (see below) keeps its own `model_key` (`mclip-` and the same digest over its own
+//! weights) and declares that CLIP's key as its `space`. [`ModelInfo::space`] is what
+//! collections compare ([`ModelInfo::space_info`] puts it in [`crate::SpaceInfo::model_key`]):
+//! a collection embedded with a CLIP image tower accepts queries from every text tower whose
+//! space is that CLIP's key, and [`Clip::embed_text_for`] refuses the others with
+//! [`Error::ModelMismatch`].
+//!
+//! ## Multilingual text towers
+//! [`StFiles`] holds the sentence-transformers layout of a DistilBERT + mean pooling + Dense
+//! model such as `sentence-transformers/clip-ViT-B-32-multilingual-v1` (see the `distilbert`
+//! submodule docs): [`ClipModel::from_sentence_transformers`] loads it,
+//! [`convert_sentence_transformers`] writes a text-only GGUF whose `general.architecture` is
+//! `distilbert` and whose `clipsearch.space` is the key of the CLIP it is aligned with (the
+//! space cannot be derived from the weights: the converter takes it as an argument, the CLI's
+//! `convert --space <KEY | CLIP.gguf | CLIP_DIR>`). Such a model embeds text through the same
+//! [`Clip::embed_text`] with its own WordPiece tokenizer
+//! ([`crate::tokenizer::WordPieceTokenizer`], truncation to `max_seq_length`).
 //!
 //! ## Text
 //! A text is tokenized to `[BOS, ..., EOS]` (at most 77 ids, EOS kept on truncation) and runs at
@@ -50,6 +65,7 @@
 //! Every vector returned is L2-normalised.
 
 mod config;
+mod distilbert;
 mod encoder;
 mod gguf;
 mod random;
@@ -63,15 +79,18 @@ use candle_core::quantized::GgmlDType;
 use sha2::{Digest, Sha256};
 
 pub use config::{Activation, ClipConfig, ClipTextConfig, ClipVisionConfig};
-pub use gguf::{convert, ConvertOptions};
-pub use random::{random_model, SplitMix64};
+pub use distilbert::{DenseActivation, MultilingualConfig};
+pub use gguf::{convert, convert_sentence_transformers, ConvertOptions};
+pub use random::{random_model, random_multilingual_model, SplitMix64, StOwnedFiles};
+
+use distilbert::DistilBertTower;
 
 use text_model::TextTower;
 use vision_model::VisionTower;
 use weights::WeightStore;
 
 use crate::preprocess::{self, PreprocessConfig};
-use crate::tokenizer::ClipTokenizer;
+use crate::tokenizer::{ClipTokenizer, WordPieceTokenizer};
 use crate::{Error, Result};
 
 /// Storage type of a model's matrices.
@@ -237,8 +256,104 @@ pub struct HfFiles<'a> {
     pub name: Option<&'a str>,
 }
 
+/// A sentence-transformers layout text tower (DistilBERT + mean pooling + Dense, e.g.
+/// `sentence-transformers/clip-ViT-B-32-multilingual-v1`), as bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StFiles<'a> {
+    /// `config.json` of the `DistilBertModel`.
+    pub config: &'a [u8],
+    /// `model.safetensors` of the `DistilBertModel` (f32, f16 or bf16).
+    pub weights: &'a [u8],
+    /// `tokenizer.json` (the model's WordPiece), needed to embed strings.
+    pub tokenizer_json: Option<&'a [u8]>,
+    /// `modules.json`; when given it must list Transformer, Pooling, Dense (then optionally
+    /// Normalize).
+    pub modules_json: Option<&'a [u8]>,
+    /// `sentence_bert_config.json` (its `max_seq_length`, see
+    /// [`MultilingualConfig::from_parts`]).
+    pub sentence_bert_config: Option<&'a [u8]>,
+    /// `tokenizer_config.json` (its `model_max_length` when `sentence_bert_config.json` has no
+    /// `max_seq_length`).
+    pub tokenizer_config: Option<&'a [u8]>,
+    /// `1_Pooling/config.json`.
+    pub pooling_config: Option<&'a [u8]>,
+    /// `2_Dense/config.json`.
+    pub dense_config: Option<&'a [u8]>,
+    /// `2_Dense/model.safetensors` (`linear.weight`, `linear.bias`).
+    pub dense_weights: Option<&'a [u8]>,
+    /// Model name to record (defaults to `multilingual`).
+    pub name: Option<&'a str>,
+    /// The key of the CLIP whose space this tower is aligned with (see the module docs); when
+    /// absent the tower's own key is its space, so it matches no CLIP collection.
+    pub space: Option<&'a str>,
+}
+
+impl StFiles<'_> {
+    /// Checks `modules.json` and reads the configuration and the merged weights.
+    pub(crate) fn load(&self) -> Result<(MultilingualConfig, WeightStore)> {
+        if let Some(m) = self.modules_json {
+            let v: serde_json::Value = serde_json::from_slice(m)
+                .map_err(|e| Error::InvalidModel(format!("modules.json is not valid JSON: {e}")))?;
+            let kinds: Vec<String> = v
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|m| {
+                            let t = m.get("type").and_then(|t| t.as_str()).unwrap_or("");
+                            t.rsplit('.').next().unwrap_or(t).to_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ok = kinds.len() >= 3
+                && kinds[0] == "Transformer"
+                && kinds[1] == "Pooling"
+                && kinds[2] == "Dense"
+                && kinds.iter().skip(3).all(|k| k == "Normalize");
+            if !ok {
+                return Err(Error::InvalidModel(format!(
+                    "modules.json lists {kinds:?}: a multilingual CLIP text tower is                      Transformer, Pooling, Dense (as clip-ViT-B-32-multilingual-v1)"
+                )));
+            }
+        }
+        let missing = |what: &str| {
+            Error::InvalidModel(format!(
+                "{what} is missing: a multilingual CLIP text tower needs 1_Pooling/ and 2_Dense/                  (config.json and model.safetensors) beside config.json"
+            ))
+        };
+        let dense_config = self
+            .dense_config
+            .ok_or_else(|| missing("2_Dense/config.json"))?;
+        let dense_weights = self
+            .dense_weights
+            .ok_or_else(|| missing("2_Dense/model.safetensors"))?;
+        let pooling = self
+            .pooling_config
+            .ok_or_else(|| missing("1_Pooling/config.json"))?;
+        let config = MultilingualConfig::from_parts(
+            self.config,
+            pooling,
+            dense_config,
+            self.sentence_bert_config,
+            self.tokenizer_config,
+        )?;
+        let mut store = WeightStore::from_safetensors(self.weights)?;
+        let dense = WeightStore::from_safetensors(dense_weights).map_err(|e| match e {
+            Error::InvalidModel(m) => Error::InvalidModel(format!("2_Dense/{m}")),
+            other => other,
+        })?;
+        distilbert::merge_dense(&mut store, dense);
+        Ok((config, store))
+    }
+}
+
 /// Computes the model key of a set of float weights (see the module docs for the scheme).
 fn key_of_store(store: &WeightStore) -> Result<String> {
+    key_of_store_with(store, "clip-")
+}
+
+/// The model key with another prefix (`mclip-` for multilingual text towers).
+fn key_of_store_with(store: &WeightStore, prefix: &str) -> Result<String> {
     let mut names: Vec<&String> = store.map.keys().collect();
     names.sort();
     let mut h = Sha256::new();
@@ -262,7 +377,7 @@ fn key_of_store(store: &WeightStore) -> Result<String> {
     }
     let digest = h.finalize();
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    Ok(format!("clip-{hex}"))
+    Ok(format!("{prefix}{hex}"))
 }
 
 /// Computes the model key of a Hugging Face `model.safetensors`.
@@ -276,12 +391,40 @@ pub fn model_key(safetensors: &[u8]) -> Result<String> {
 /// The CLIP model: towers and their metadata, no tokenizer (see [`Clip`] for strings/images).
 #[derive(Debug, Clone)]
 pub struct ClipModel {
-    config: ClipConfig,
-    text: Option<TextTower>,
+    config: Option<ClipConfig>,
+    text: Option<TextEncoder>,
     vision: Option<VisionTower>,
     info: ModelInfo,
     tokenizer_json: Option<String>,
     preprocessor_json: Option<String>,
+}
+
+/// The text tower of a model: CLIP's own, or a multilingual DistilBERT aligned with a CLIP.
+#[derive(Debug, Clone)]
+enum TextEncoder {
+    Clip(TextTower),
+    DistilBert(Box<DistilBertTower>),
+}
+
+impl TextEncoder {
+    fn forward(&self, batch: &[&[u32]]) -> Result<candle_core::Tensor> {
+        match self {
+            Self::Clip(t) => t.forward(batch),
+            Self::DistilBert(t) => t.forward(batch),
+        }
+    }
+    fn matmul_type(&self) -> &'static str {
+        match self {
+            Self::Clip(t) => t.matmul_type(),
+            Self::DistilBert(t) => t.matmul_type(),
+        }
+    }
+    fn kernel_name(&self) -> &'static str {
+        match self {
+            Self::Clip(t) => t.kernel_name(),
+            Self::DistilBert(t) => t.kernel_name(),
+        }
+    }
 }
 
 fn utf8(b: Option<&[u8]>, what: &str) -> Result<Option<String>> {
@@ -363,7 +506,7 @@ impl ClipModel {
     ) -> Result<Self> {
         let root = store.root();
         let text = if info.towers.has_text() {
-            Some(TextTower::new(root.clone(), &config)?)
+            Some(TextEncoder::Clip(TextTower::new(root.clone(), &config)?))
         } else {
             None
         };
@@ -373,12 +516,75 @@ impl ClipModel {
             None
         };
         Ok(Self {
-            config,
+            config: Some(config),
             text,
             vision,
             info,
             tokenizer_json,
             preprocessor_json,
+        })
+    }
+
+    /// Loads a multilingual text tower in the sentence-transformers layout from bytes.
+    ///
+    /// The key (`mclip-...`) is computed from the weights (DistilBERT tensors and the Dense
+    /// module's as `2_Dense.linear.*`); the space is `files.space`, or the key itself when
+    /// absent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidModel`] for a `modules.json` that is not Transformer, Pooling, Dense, a
+    /// missing `1_Pooling/` or `2_Dense/` file, or bytes that are not safetensors;
+    /// [`Error::InvalidConfig`] for a bad configuration; [`Error::MissingTensor`] /
+    /// [`Error::TensorShape`] for incomplete or mismatched weights.
+    pub fn from_sentence_transformers(files: &StFiles<'_>) -> Result<Self> {
+        let (config, store) = files.load()?;
+        Self::from_st_store(files, &config, &store)
+    }
+
+    pub(crate) fn from_st_store(
+        files: &StFiles<'_>,
+        config: &MultilingualConfig,
+        store: &WeightStore,
+    ) -> Result<Self> {
+        let quantization = match store
+            .map
+            .get("transformer.layer.0.attention.q_lin.weight")
+            .map(|s| s.type_name())
+        {
+            Some(t) if t == "f16" || t == "bf16" => Quantization::F16,
+            _ => Quantization::F32,
+        };
+        let key = key_of_store_with(store, "mclip-")?;
+        let info = ModelInfo {
+            space: files.space.map_or_else(|| key.clone(), str::to_string),
+            key,
+            name: files.name.unwrap_or("multilingual").to_string(),
+            dim: config.out_dim,
+            quantization,
+            towers: Towers::Text,
+        };
+        Self::build_multilingual(
+            config,
+            store,
+            info,
+            utf8(files.tokenizer_json, "tokenizer.json")?,
+        )
+    }
+
+    pub(crate) fn build_multilingual(
+        config: &MultilingualConfig,
+        store: &WeightStore,
+        info: ModelInfo,
+        tokenizer_json: Option<String>,
+    ) -> Result<Self> {
+        let tower = DistilBertTower::new(store.root(), config)?;
+        Ok(Self {
+            config: None,
+            text: Some(TextEncoder::DistilBert(Box::new(tower))),
+            vision: None,
+            info,
+            tokenizer_json,
+            preprocessor_json: None,
         })
     }
 
@@ -391,14 +597,6 @@ impl ClipModel {
     /// [`Error::MissingTensor`] / [`Error::TensorShape`] for incomplete or mismatched weights.
     pub fn from_gguf(bytes: &[u8]) -> Result<Self> {
         let (store, meta) = WeightStore::from_gguf(bytes)?;
-        match gguf::meta_str(&meta, "general.architecture") {
-            Some("clip") => {}
-            other => {
-                return Err(Error::InvalidModel(format!(
-                    "GGUF architecture is {other:?}, not `clip`"
-                )))
-            }
-        }
         let need = |k: &str| {
             gguf::meta_str(&meta, k).ok_or_else(|| {
                 Error::InvalidModel(format!(
@@ -406,6 +604,29 @@ impl ClipModel {
                 ))
             })
         };
+        match gguf::meta_str(&meta, "general.architecture") {
+            Some("clip") => {}
+            Some(gguf::ARCH_DISTILBERT) => {
+                let config = MultilingualConfig::from_json(need(gguf::KEY_CONFIG)?.as_bytes())?;
+                let info = ModelInfo {
+                    key: need(gguf::KEY_MODEL_KEY)?.to_string(),
+                    space: need(gguf::KEY_SPACE)?.to_string(),
+                    name: gguf::meta_str(&meta, "general.name")
+                        .unwrap_or("multilingual")
+                        .to_string(),
+                    dim: config.out_dim,
+                    quantization: Quantization::parse(need(gguf::KEY_QUANT)?)?,
+                    towers: Towers::Text,
+                };
+                let tok = gguf::meta_str(&meta, gguf::KEY_TOKENIZER).map(str::to_string);
+                return Self::build_multilingual(&config, &store, info, tok);
+            }
+            other => {
+                return Err(Error::InvalidModel(format!(
+                    "GGUF architecture is {other:?}, not `clip` or `distilbert`"
+                )))
+            }
+        }
         let config = ClipConfig::from_json(need(gguf::KEY_CONFIG)?.as_bytes())?;
         let quantization = Quantization::parse(need(gguf::KEY_QUANT)?)?;
         let towers = Towers::parse(need(gguf::KEY_TOWERS)?)
@@ -434,9 +655,27 @@ impl ClipModel {
         &self.info
     }
 
-    /// The hyper-parameters.
-    pub fn config(&self) -> &ClipConfig {
-        &self.config
+    /// The CLIP hyper-parameters (`None` for a multilingual text tower: see
+    /// [`ClipModel::multilingual_config`]).
+    pub fn config(&self) -> Option<&ClipConfig> {
+        self.config.as_ref()
+    }
+
+    /// The hyper-parameters of a multilingual (DistilBERT) text tower, `None` for a CLIP.
+    pub fn multilingual_config(&self) -> Option<&MultilingualConfig> {
+        match &self.text {
+            Some(TextEncoder::DistilBert(t)) => Some(t.config()),
+            _ => None,
+        }
+    }
+
+    /// The text tower's architecture: `clip`, `distilbert` (multilingual), or `none`.
+    pub fn text_architecture(&self) -> &'static str {
+        match &self.text {
+            Some(TextEncoder::Clip(_)) => "clip",
+            Some(TextEncoder::DistilBert(_)) => "distilbert",
+            None => "none",
+        }
     }
 
     /// The raw `tokenizer.json` carried by the model, if any.
@@ -469,7 +708,7 @@ impl ClipModel {
             .unwrap_or("none")
     }
 
-    fn text(&self) -> Result<&TextTower> {
+    fn text(&self) -> Result<&TextEncoder> {
         self.text.as_ref().ok_or(Error::TowerNotLoaded("text"))
     }
 
@@ -477,7 +716,8 @@ impl ClipModel {
         self.vision.as_ref().ok_or(Error::TowerNotLoaded("vision"))
     }
 
-    /// Embeds one token-id sequence (`[BOS, ..., EOS]`, at most 77 ids).
+    /// Embeds one token-id sequence (`[BOS, ..., EOS]`, at most 77 ids, for a CLIP text tower;
+    /// `[CLS, ..., SEP]`, at most `max_position_embeddings` ids, for a multilingual one).
     ///
     /// # Errors
     /// [`Error::TowerNotLoaded`] without a text tower; [`Error::InvalidArgument`] for empty,
@@ -519,10 +759,17 @@ impl ClipModel {
     }
 }
 
+/// The tokenizer that goes with a text tower.
+#[derive(Debug, Clone)]
+enum TextTokenizer {
+    Clip(ClipTokenizer),
+    WordPiece(WordPieceTokenizer),
+}
+
 /// The embedding pipeline: a [`ClipModel`] with its tokenizer and image preprocessing.
 pub struct Clip {
     model: ClipModel,
-    tokenizer: Option<ClipTokenizer>,
+    tokenizer: Option<TextTokenizer>,
     preprocess: PreprocessConfig,
 }
 
@@ -550,7 +797,13 @@ impl Clip {
                         .into(),
                 )
             })?;
-            Some(ClipTokenizer::from_tokenizer_json(json.as_bytes())?)
+            Some(match model.multilingual_config() {
+                Some(c) => TextTokenizer::WordPiece(WordPieceTokenizer::from_tokenizer_json(
+                    json.as_bytes(),
+                    c.max_seq_length,
+                )?),
+                None => TextTokenizer::Clip(ClipTokenizer::from_tokenizer_json(json.as_bytes())?),
+            })
         } else {
             None
         };
@@ -571,6 +824,15 @@ impl Clip {
     /// As both.
     pub fn from_hf(files: &HfFiles<'_>) -> Result<Self> {
         Self::new(ClipModel::from_hf(files)?)
+    }
+
+    /// Loads a multilingual text tower in the sentence-transformers layout from bytes
+    /// ([`ClipModel::from_sentence_transformers`] + [`Clip::new`]).
+    ///
+    /// # Errors
+    /// As both.
+    pub fn from_sentence_transformers(files: &StFiles<'_>) -> Result<Self> {
+        Self::new(ClipModel::from_sentence_transformers(files)?)
     }
 
     /// Loads a clipsearch GGUF file from bytes ([`ClipModel::from_gguf`] + [`Clip::new`]).
@@ -606,15 +868,45 @@ impl Clip {
         &self.preprocess
     }
 
-    /// Tokenizes a text: `[BOS, ..., EOS]`, truncated to 77 ids keeping EOS.
+    /// Tokenizes a text: `[BOS, ..., EOS]`, truncated to 77 ids keeping EOS (CLIP), or
+    /// `[CLS, ..., SEP]` truncated to `max_seq_length` keeping SEP (multilingual tower).
     ///
     /// # Errors
     /// [`Error::TowerNotLoaded`] without a text tower; [`Error::Tokenizer`] if tokenizing fails.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
-        self.tokenizer
+        match self
+            .tokenizer
             .as_ref()
             .ok_or(Error::TowerNotLoaded("text"))?
-            .encode(text)
+        {
+            TextTokenizer::Clip(t) => t.encode(text),
+            TextTokenizer::WordPiece(t) => t.encode(text),
+        }
+    }
+
+    /// Embeds a text query for a collection of vectors in `space`, after checking that this
+    /// text tower lives in that space (a multilingual tower aligned with the collection's CLIP
+    /// qualifies).
+    ///
+    /// # Errors
+    /// [`Error::ModelMismatch`] if `space.model_key` is not this model's
+    /// [`ModelInfo::space`]; [`Error::DimensionMismatch`] if the dimensions differ; then as
+    /// [`Clip::embed_text`].
+    pub fn embed_text_for(&self, space: &crate::SpaceInfo, text: &str) -> Result<Vec<f32>> {
+        let info = self.info();
+        if space.model_key != info.space {
+            return Err(Error::ModelMismatch {
+                expected: space.model_key.clone(),
+                found: info.space.clone(),
+            });
+        }
+        if space.dim != info.dim {
+            return Err(Error::DimensionMismatch {
+                expected: space.dim,
+                found: info.dim,
+            });
+        }
+        self.embed_text(text)
     }
 
     /// Embeds a text query (L2-normalised). The empty string is embedded as `[BOS, EOS]`.
@@ -713,6 +1005,39 @@ impl ClipModel {
         let read = |p: std::path::PathBuf| {
             std::fs::read(&p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
         };
+        if path.is_dir() && path.join("modules.json").is_file() {
+            let opt = |p: &str| read(path.join(p)).ok();
+            let config = read(path.join("config.json"))?;
+            let weights = read(path.join("model.safetensors"))?;
+            let (tok, modules, sbert, tcfg) = (
+                opt("tokenizer.json"),
+                opt("modules.json"),
+                opt("sentence_bert_config.json"),
+                opt("tokenizer_config.json"),
+            );
+            let (pool, dcfg, dw) = (
+                opt("1_Pooling/config.json"),
+                opt("2_Dense/config.json"),
+                opt("2_Dense/model.safetensors"),
+            );
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_else(|| "multilingual".into());
+            return Self::from_sentence_transformers(&StFiles {
+                config: &config,
+                weights: &weights,
+                tokenizer_json: tok.as_deref(),
+                modules_json: modules.as_deref(),
+                sentence_bert_config: sbert.as_deref(),
+                tokenizer_config: tcfg.as_deref(),
+                pooling_config: pool.as_deref(),
+                dense_config: dcfg.as_deref(),
+                dense_weights: dw.as_deref(),
+                name: Some(&name),
+                space: None,
+            });
+        }
         if path.is_dir() {
             let config = read(path.join("config.json"))?;
             let weights = read(path.join("model.safetensors"))?;

@@ -196,3 +196,101 @@ pub fn random_model(config: &ClipConfig, seed: u64) -> Result<(String, Vec<u8>)>
     }
     Ok((config.to_json(), safetensors_f32(&tensors)))
 }
+
+/// The owned bytes of a sentence-transformers layout text tower (see [`random_multilingual_model`]).
+#[derive(Debug, Clone)]
+pub struct StOwnedFiles {
+    /// `config.json`.
+    pub config: Vec<u8>,
+    /// `model.safetensors`.
+    pub weights: Vec<u8>,
+    /// `sentence_bert_config.json`.
+    pub sentence_bert_config: Vec<u8>,
+    /// `1_Pooling/config.json`.
+    pub pooling_config: Vec<u8>,
+    /// `2_Dense/config.json`.
+    pub dense_config: Vec<u8>,
+    /// `2_Dense/model.safetensors`.
+    pub dense_weights: Vec<u8>,
+}
+
+impl StOwnedFiles {
+    /// Borrows the files as [`super::StFiles`] (no tokenizer: add one to embed strings).
+    pub fn files<'a>(&'a self, space: Option<&'a str>) -> super::StFiles<'a> {
+        super::StFiles {
+            config: &self.config,
+            weights: &self.weights,
+            tokenizer_json: None,
+            modules_json: None,
+            sentence_bert_config: Some(&self.sentence_bert_config),
+            tokenizer_config: None,
+            pooling_config: Some(&self.pooling_config),
+            dense_config: Some(&self.dense_config),
+            dense_weights: Some(&self.dense_weights),
+            name: Some("random-multilingual"),
+            space,
+        }
+    }
+}
+
+/// Generates a random-weight multilingual text tower (DistilBERT + mean pooling + Dense) with
+/// configuration `config` in the sentence-transformers layout, f32. Deterministic in `seed`.
+/// Used for full-size benchmarks
+/// ([`super::MultilingualConfig::clip_vit_b_32_multilingual_v1`], ~540 MB of f32 weights).
+///
+/// # Errors
+/// Never in practice; kept fallible for future configurations.
+///
+/// # Example
+/// ```
+/// use clipsearch::model::{random_multilingual_model, ClipModel, MultilingualConfig};
+/// let mut c = MultilingualConfig::clip_vit_b_32_multilingual_v1();
+/// c.n_layers = 1;
+/// c.vocab_size = 1000;
+/// let files = random_multilingual_model(&c, 7).unwrap();
+/// let m = ClipModel::from_sentence_transformers(&files.files(Some("clip-x"))).unwrap();
+/// assert_eq!(m.info().space, "clip-x");
+/// assert_eq!(m.embed_text_ids(&[101, 5, 102]).unwrap().len(), 512);
+/// ```
+pub fn random_multilingual_model(
+    config: &super::MultilingualConfig,
+    seed: u64,
+) -> Result<StOwnedFiles> {
+    let mut rng = SplitMix64::new(seed);
+    let (mut main, mut dense) = (Vec::new(), Vec::new());
+    for (name, shape) in config.tensor_shapes() {
+        let n: usize = shape.iter().product();
+        let norm_w =
+            (name.contains("LayerNorm") || name.contains("layer_norm")) && name.ends_with("weight");
+        let (base, jitter) = if norm_w {
+            (1.0, 0.1)
+        } else if name.ends_with("bias") {
+            (0.0, 0.02)
+        } else if name.contains("embeddings") {
+            (0.0, 0.05)
+        } else {
+            let fan_in: usize = shape.iter().skip(1).product();
+            (0.0, (3.0 / fan_in.max(1) as f32).sqrt())
+        };
+        let data: Vec<f32> = (0..n).map(|_| base + jitter * rng.sym()).collect();
+        match name.strip_prefix("2_Dense.") {
+            Some(short) => dense.push((short.to_string(), shape, data)),
+            None => main.push((name, shape, data)),
+        }
+    }
+    let v: serde_json::Value = serde_json::from_str(&config.to_json())
+        .map_err(|e| crate::Error::Compute(e.to_string()))?;
+    let part = |k: &str| {
+        v.get(k)
+            .map(|p| p.to_string().into_bytes())
+            .unwrap_or_default()
+    };
+    Ok(StOwnedFiles {
+        config: part("config"),
+        weights: safetensors_f32(&main),
+        sentence_bert_config: part("sentence_bert"),
+        pooling_config: part("pooling"),
+        dense_config: part("dense"),
+        dense_weights: safetensors_f32(&dense),
+    })
+}

@@ -32,6 +32,7 @@ struct InfoDto<'a> {
     has_vision: bool,
     image_size: Option<usize>,
     kernel: &'a str,
+    text_architecture: &'a str,
 }
 
 impl JsClipModel {
@@ -78,9 +79,11 @@ impl JsClipModel {
         })
     }
 
-    /// `{ key, space, name, dim, quantization, towers, hasText, hasVision, imageSize, kernel }`;
-    /// `kernel` names the matmul implementation (`wasm-simd128`, `wasm-relaxed-simd` for
-    /// quantized models, `candle-f32` for f32/f16 ones).
+    /// `{ key, space, name, dim, quantization, towers, hasText, hasVision, imageSize, kernel,
+    /// textArchitecture }`; `kernel` names the matmul implementation (`wasm-simd128`,
+    /// `wasm-relaxed-simd` for quantized models, `candle-f32` for f32/f16 ones);
+    /// `textArchitecture` is `clip`, `distilbert` (a multilingual text tower whose `space` is the
+    /// CLIP it is aligned with) or `none`.
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> Result<JsValue, JsValue> {
         let i = self.inner.info();
@@ -95,6 +98,7 @@ impl JsClipModel {
             has_vision: i.towers.has_vision(),
             image_size: self.inner.model().image_size().ok(),
             kernel: self.inner.model().matmul_kernel(),
+            text_architecture: self.inner.model().text_architecture(),
         })
     }
 
@@ -105,7 +109,8 @@ impl JsClipModel {
         to_js(&self.inner.info().space_info())
     }
 
-    /// CLIP token ids of a query (`[BOS, ..., EOS]`, at most 77).
+    /// Token ids of a query: CLIP's (`[BOS, ..., EOS]`, at most 77) or, for a multilingual
+    /// tower, its WordPiece ids (`[CLS, ..., SEP]`, at most `max_seq_length`).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsValue> {
         self.inner.tokenize(text).map_err(to_js_error)
     }

@@ -428,3 +428,24 @@ test("a bucket that does not allow the page's origin is listed as CorsBlocked wi
     await s3.close();
   }
 });
+
+test("the query language model can be switched to the multilingual tower: the same images are searched in French", async () => {
+  const { page, errors } = await openDemo();
+  await addImages(page);
+  await searchText(page, "a photo of a cat");
+  const english = await page.$$eval("#results .score", (els) => els.map((e) => e.textContent));
+  assert.equal(english.length, IMAGES.length);
+  await page.selectOption("#query-model", "models/tiny-multilingual.gguf");
+  await page.waitForSelector("body[data-query-model=distilbert]", { timeout: 60_000 });
+  assert.match(await page.textContent("#query-model-info"), /tiny-multilingual · distilbert · space clip-fbda421a014b2990/);
+  await searchText(page, "une photo d'un chat");
+  const french = await page.$$eval("#results .score", (els) => els.map((e) => e.textContent));
+  assert.equal(french.length, IMAGES.length, "every image is found: no re-embedding needed");
+  assert.notDeepEqual(french, english, "the query went through the other text tower");
+  await page.selectOption("#query-model", "");
+  await page.waitForSelector("body[data-query-model=clip]");
+  await searchText(page, "a photo of a cat");
+  assert.deepEqual(await page.$$eval("#results .score", (els) => els.map((e) => e.textContent)), english);
+  assert.deepEqual(errors, []);
+  await page.close();
+});

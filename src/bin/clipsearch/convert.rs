@@ -1,8 +1,13 @@
-//! `clipsearch convert <HF_DIR> -o <FILE.gguf> --quant <..> [--tower text|vision|both]`.
+//! `clipsearch convert <HF_DIR> -o <FILE.gguf> --quant <..> [--tower text|vision|both]`, and
+//! for a multilingual sentence-transformers text tower (a directory with `modules.json`):
+//! `clipsearch convert <ST_DIR> -o <FILE.gguf> --quant <..> --space <CLIP key | CLIP .gguf | CLIP dir>`.
 
 use std::path::PathBuf;
 
-use clipsearch::model::{convert, ConvertOptions, HfFiles, Quantization, Towers};
+use clipsearch::model::{
+    convert, convert_sentence_transformers, ClipModel, ConvertOptions, HfFiles, Quantization,
+    StFiles, Towers,
+};
 use clipsearch::{Error, Result};
 
 /// Convert a Hugging Face CLIPModel directory to a clipsearch GGUF file.
@@ -23,6 +28,101 @@ pub struct Args {
     /// Model name to record (defaults to the directory name).
     #[arg(long)]
     pub name: Option<String>,
+    /// For a multilingual sentence-transformers text tower: the CLIP whose image space it is
+    /// aligned with, as its model key (`clip-...`) or the path of that CLIP (.gguf or
+    /// Hugging Face directory; its key and dimension are then checked).
+    #[arg(long)]
+    pub space: Option<String>,
+}
+
+/// Resolves `--space`: a path to a CLIP model gives its key (and its dimension is checked),
+/// anything else is taken as a key.
+fn resolve_space(space: &str) -> Result<(String, Option<usize>)> {
+    let p = std::path::Path::new(space);
+    if p.exists() {
+        let m = ClipModel::from_path(p)?;
+        let i = m.info();
+        if m.text_architecture() == "distilbert" {
+            return Err(Error::InvalidArgument(format!(
+                "--space {space} is a multilingual text tower: give the CLIP it is aligned with"
+            )));
+        }
+        Ok((i.key.clone(), Some(i.dim)))
+    } else {
+        Ok((space.to_string(), None))
+    }
+}
+
+/// Converts a sentence-transformers directory (one with `modules.json`).
+fn run_st(a: &Args, quantization: Quantization, name: Option<String>) -> Result<()> {
+    let space = a.space.as_deref().ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{} is a sentence-transformers text tower: pass --space <CLIP key or CLIP .gguf> \
+             (the CLIP whose image space it is aligned with)",
+            a.hf_dir.display()
+        ))
+    })?;
+    let (space, dim) = resolve_space(space)?;
+    let d = &a.hf_dir;
+    let opt = |p: &str| read(d.join(p)).ok();
+    let config = read(d.join("config.json"))?;
+    let weights = read(d.join("model.safetensors"))?;
+    let tokenizer = read(d.join("tokenizer.json"))?;
+    let (modules, sbert, tcfg) = (
+        opt("modules.json"),
+        opt("sentence_bert_config.json"),
+        opt("tokenizer_config.json"),
+    );
+    let (pool, dcfg, dw) = (
+        opt("1_Pooling/config.json"),
+        opt("2_Dense/config.json"),
+        opt("2_Dense/model.safetensors"),
+    );
+    let files = StFiles {
+        config: &config,
+        weights: &weights,
+        tokenizer_json: Some(&tokenizer),
+        modules_json: modules.as_deref(),
+        sentence_bert_config: sbert.as_deref(),
+        tokenizer_config: tcfg.as_deref(),
+        pooling_config: pool.as_deref(),
+        dense_config: dcfg.as_deref(),
+        dense_weights: dw.as_deref(),
+        name: name.as_deref(),
+        space: Some(&space),
+    };
+    let bytes = convert_sentence_transformers(
+        &files,
+        &ConvertOptions {
+            quantization,
+            towers: Towers::Text,
+            name: name.clone(),
+        },
+    )?;
+    let model = ClipModel::from_gguf(&bytes)?;
+    if let Some(dim) = dim {
+        if dim != model.info().dim {
+            return Err(Error::DimensionMismatch {
+                expected: dim,
+                found: model.info().dim,
+            });
+        }
+    }
+    std::fs::write(&a.output, &bytes)
+        .map_err(|e| Error::Io(format!("{}: {e}", a.output.display())))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "output": a.output.display().to_string(),
+            "bytes": bytes.len(),
+            "quantization": quantization.as_str(),
+            "towers": "text",
+            "architecture": "distilbert",
+            "model_key": model.info().key,
+            "space": model.info().space,
+        })
+    );
+    Ok(())
 }
 
 fn read(p: PathBuf) -> Result<Vec<u8>> {
@@ -33,6 +133,22 @@ fn read(p: PathBuf) -> Result<Vec<u8>> {
 pub fn run(a: Args) -> Result<()> {
     let quantization = Quantization::parse(&a.quant)?;
     let towers = Towers::parse(&a.tower)?;
+    if a.hf_dir.join("modules.json").is_file() {
+        let dir_name = a
+            .hf_dir
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()));
+        let name = a.name.clone().or(dir_name);
+        return run_st(&a, quantization, name);
+    }
+    if a.space.is_some() {
+        return Err(Error::InvalidArgument(
+            "--space is for multilingual sentence-transformers text towers (a directory with \
+             modules.json); a CLIP's space is its own key"
+                .into(),
+        ));
+    }
     let config = read(a.hf_dir.join("config.json"))?;
     let weights = read(a.hf_dir.join("model.safetensors"))?;
     let tokenizer = read(a.hf_dir.join("tokenizer.json")).ok();
