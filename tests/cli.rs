@@ -358,6 +358,19 @@ struct Server {
     flaky_hits: Arc<AtomicUsize>,
 }
 
+/// Reads one request's head (up to the blank line) from `c`.
+fn read_request(c: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut b = [0u8; 1024];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match c.read(&mut b) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&b[..n]),
+        }
+    }
+    String::from_utf8_lossy(&buf).to_string()
+}
+
 fn respond(mut s: TcpStream, status: &str, body: &[u8]) {
     let head = format!(
         "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -383,15 +396,7 @@ fn server() -> Server {
         let mut held = Vec::new();
         for conn in l.incoming() {
             let Ok(mut c) = conn else { continue };
-            let mut buf = Vec::new();
-            let mut b = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match c.read(&mut b) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&b[..n]),
-                }
-            }
-            let req = String::from_utf8_lossy(&buf).to_string();
+            let req = read_request(&mut c);
             let path = req
                 .split_whitespace()
                 .nth(1)
@@ -973,15 +978,7 @@ fn static_hub() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         for conn in l.incoming() {
             let Ok(mut c) = conn else { continue };
-            let mut buf = Vec::new();
-            let mut b = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match c.read(&mut b) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&b[..n]),
-                }
-            }
-            let req = String::from_utf8_lossy(&buf).to_string();
+            let req = read_request(&mut c);
             let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
             let auth = req
                 .lines()
