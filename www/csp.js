@@ -4,7 +4,9 @@
 // localStorage by "Allow and reload"; a link cannot set them). A meta CSP cannot be relaxed once
 // it is in force, so allowing a new origin reloads the page. The package's workers start from
 // `blob:` modules (`inheritCsp`), which inherit this policy: their image fetches obey
-// `connect-src` too, hence `worker-src 'self' blob:`.
+// `connect-src` too, hence `worker-src 'self' blob:`. Thumbnails of URL items are fetched
+// (connect-src) and shown from blob: URLs, so `img-src` never needs a remote origin and a
+// presigned URL never becomes an <img src> (nor an HTTP cache entry).
 (function () {
   "use strict";
   var KEY = "clipsearch.allowedOrigins";
@@ -21,7 +23,7 @@
   var extra = origins.length ? " " + origins.join(" ") : "";
   var policy =
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'self'; " +
-    "img-src 'self' blob: data:" + extra + "; connect-src 'self'" + extra + "; object-src 'none'; base-uri 'none'; form-action 'none'";
+    "img-src 'self' blob: data:; connect-src 'self'" + extra + "; object-src 'none'; base-uri 'none'; form-action 'none'";
   var meta = document.createElement("meta");
   meta.httpEquiv = "Content-Security-Policy";
   meta.content = policy;

@@ -6,7 +6,10 @@ import { ClipSearch } from "./dist/index.js";
 const $ = (id) => document.getElementById(id);
 const COLLECTION = "demo";
 const DEFAULT_MODEL = "models/tiny-clip.gguf";
-const thumbs = new Map(); // id -> object URL (dropped file) or presigned URL (memory only, never shown)
+const thumbs = new Map(); // id -> object URL of the image (dropped file, or a fetched URL's bytes)
+// id -> presigned URL, memory only: its thumbnail is fetched on first display (`cache: "no-store"`)
+// and shown from a blob: URL, so the signature never reaches the DOM or the HTTP cache.
+const remote = new Map();
 let cs = null;
 let manifest = null;
 let adding = null; // AbortController of the running addImages
@@ -182,8 +185,8 @@ async function addFiles(files) {
   const list = [...files].filter((f) => f.size > 0 || f.name);
   const items = list.map((f) => {
     const id = f.webkitRelativePath || f.relativePath || f.name;
-    const old = thumbs.get(id);
-    if (old?.startsWith("blob:")) URL.revokeObjectURL(old);
+    forgetThumb(id);
+    remote.delete(id);
     thumbs.set(id, URL.createObjectURL(f));
     const metadata = { name: f.name, type: f.type || "unknown", bytes: f.size };
     const slash = id.lastIndexOf("/");
@@ -353,8 +356,39 @@ async function addUrlItems(all) {
   // Remember the presigned URL (memory only, never shown) for the thumbnail of each stored id.
   for (const e of r?.embedded ?? []) {
     const url = items[e.index]?.url;
-    if (url && window.clipsearchOrigin?.(url)) thumbs.set(e.id, url);
+    if (url && window.clipsearchOrigin?.(url)) {
+      remote.set(e.id, url);
+      forgetThumb(e.id);
+    }
   }
+}
+
+function forgetThumb(id) {
+  const old = thumbs.get(id);
+  if (old) URL.revokeObjectURL(old);
+  thumbs.delete(id);
+}
+
+/** The thumbnail of a URL item: its bytes fetched once, kept as a blob: URL (null if it fails). */
+const pendingThumbs = new Map();
+function remoteThumb(id) {
+  const url = remote.get(id);
+  if (!url) return Promise.resolve(null);
+  if (!pendingThumbs.has(id)) {
+    const p = fetch(url, { cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" })
+      .then((r) => (r.ok ? r.blob() : null))
+      .then((b) => {
+        if (!b || remote.get(id) !== url) return null;
+        const u = URL.createObjectURL(b);
+        thumbs.set(id, u);
+        remote.delete(id);
+        return u;
+      })
+      .catch(() => null)
+      .finally(() => pendingThumbs.delete(id));
+    pendingThumbs.set(id, p);
+  }
+  return pendingThumbs.get(id);
 }
 $("urls-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
@@ -400,7 +434,14 @@ function renderResults(hits, title) {
     img.alt = "";
     const src = thumbs.get(h.id);
     if (src) img.src = src;
-    else img.classList.add("none");
+    else if (remote.has(h.id)) {
+      img.classList.add("loading");
+      remoteThumb(h.id).then((u) => {
+        img.classList.remove("loading");
+        if (u) img.src = u;
+        else img.classList.add("none");
+      });
+    } else img.classList.add("none");
     const id = document.createElement("div");
     id.className = "id";
     id.textContent = h.id;
@@ -509,8 +550,9 @@ $("import").addEventListener("change", (ev) =>
 $("clear").addEventListener("click", () =>
   run(async () => {
     await need().clear({ deleteSaved: true });
-    for (const u of thumbs.values()) if (u.startsWith("blob:")) URL.revokeObjectURL(u);
+    for (const u of thumbs.values()) URL.revokeObjectURL(u);
     thumbs.clear();
+    remote.clear();
     $("results").replaceChildren();
     $("results-title").textContent = "";
     $("failed").replaceChildren();

@@ -364,7 +364,7 @@ test("the page's CSP is default-src 'self', widened only by https origins the us
   await Promise.all([page.waitForEvent("load"), page.click("#origins-allow")]);
   await page.waitForSelector("body[data-model=loaded]", { timeout: 120_000 });
   const wide = await csp();
-  assert.match(wide, new RegExp(`img-src 'self' blob: data: ${BUCKET.replace(/\./g, "\\.")};`));
+  assert.match(wide, /img-src 'self' blob: data:;/, "thumbnails never load from a remote origin");
   assert.match(wide, new RegExp(`connect-src 'self' ${BUCKET.replace(/\./g, "\\.")};`));
   assert.doesNotMatch(wide, /evil|\*|javascript/);
   assert.match(await page.textContent("#origins-current"), /demo-bucket/);
@@ -399,6 +399,11 @@ test("presigned URLs from a real S3 server are embedded and searchable; an expir
     await searchText(page, "a photo");
     const ids = await page.$$eval("#results .id", (els) => els.map((e) => e.textContent));
     assert.deepEqual([...ids].sort(), IMAGES.slice(0, 2).map((im) => `${s3.endpoint}/${B}/trip/${im.name}`).sort());
+    // Thumbnails are the fetched bytes shown from blob: URLs, never the presigned URL itself.
+    await page.waitForFunction(() => {
+      const imgs = [...document.querySelectorAll("#results img")];
+      return imgs.length === 2 && imgs.every((i) => i.getAttribute("src")?.startsWith("blob:") && i.complete && i.naturalWidth > 0);
+    }, null, { timeout: 30_000 });
     const text = await page.evaluate(() => document.documentElement.outerHTML);
     for (const sig of sigs) assert.ok(sig && !text.includes(sig), "no signature anywhere in the page");
     await page.screenshot({ path: join(OUT, "demo-s3-urls.png"), fullPage: true });
