@@ -174,6 +174,13 @@ export interface ModelInfo {
   hasVision: boolean;
   /** Input image side in pixels (vision tower), else null. */
   imageSize: number | null;
+  /**
+   * The matmul kernel the model runs on: `wasm-relaxed-simd` or `wasm-simd128` (our int8 kernel,
+   * quantized models), `candle-f32` (f32/f16 models), `portable` (no SIMD).
+   */
+  kernel: string;
+  /** The wasm module that was loaded (see {@link CreateOptions.kernel}). */
+  wasmModule: "simd128" | "relaxed";
 }
 
 /** Options of {@link ClipSearch.create}. */
@@ -212,6 +219,15 @@ export interface CreateOptions {
   cache?: boolean;
   /** The collection's name in IndexedDB for `save()` (default `"default"`). */
   name?: string;
+  /**
+   * Which of the package's two wasm modules runs the model: `"relaxed"` (int8 matmul with
+   * WebAssembly relaxed SIMD, about twice as fast: Chromium >= 114), `"simd128"` (plain SIMD,
+   * every browser with wasm SIMD), or `"auto"` (default: `"relaxed"` where
+   * `WebAssembly.validate` accepts a relaxed-SIMD instruction, else `"simd128"`). Forcing
+   * `"relaxed"` where it is unsupported throws `Unsupported`. `info.wasmModule` and `info.kernel`
+   * say what was chosen. In-process (no worker) all instances share the first one's module.
+   */
+  kernel?: "auto" | "simd128" | "relaxed";
 }
 
 /** Export formats of {@link ClipSearch.exportTable}. */
