@@ -53,7 +53,7 @@ package: wasm
 # www/dist is the package's compiled TypeScript layer (its worker included), www/pkg the wasm.
 www: package
 	rm -rf www/pkg www/dist www/models && mkdir -p www/pkg www/dist www/models
-	cp pkg/clipsearch.js pkg/clipsearch_bg.wasm www/pkg/
+	cp pkg/clipsearch.js pkg/clipsearch_bg.wasm pkg/clipsearch_relaxed.js pkg/clipsearch_relaxed_bg.wasm www/pkg/
 	cp dist/*.js www/dist/
 	cp models/tiny-clip.gguf models/tiny-multilingual.gguf models/manifest.json www/models/
 

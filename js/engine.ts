@@ -2,8 +2,9 @@
 // It runs inside a Web Worker (worker.ts) or, where there are no workers (Node), in-process.
 // Every public method is one RPC: plain data and typed arrays in, plain data out.
 
-import init, * as wasm from "../pkg/clipsearch.js";
+import type * as Wasm from "../pkg/clipsearch.js";
 import { errorInfo, namedError, JsErrorNames } from "./errors.js";
+import { chooseWasmKernel, type WasmKernel } from "./loader.js";
 import type { FailedItem, Metadata, ModelInfo } from "./types.js";
 
 /** One item as the engine receives it (normalised on the calling side). */
@@ -35,7 +36,7 @@ export interface CallContext {
 
 /** The contract of the wasm ingestion pipeline (issue #5), present once it is merged. */
 type EmbedImagesFn = (
-  model: wasm.ClipModel,
+  model: Wasm.ClipModel,
   items: Array<{ id?: string; url?: string; blob?: Blob; bytes?: Uint8Array; metadata?: Metadata }>,
   options: {
     concurrency?: number;
@@ -53,22 +54,54 @@ type EmbedImagesFn = (
 
 let wasmReady: Promise<void> | null = null;
 let wasmMemory: WebAssembly.Memory | null = null;
+/** The module this realm instantiated (one per realm: its JS glue holds one instance). */
+let wasmKernel: WasmKernel | null = null;
+/** The bindings of the instantiated module (set by `initWasm`). */
+let wasm: typeof Wasm;
 
-/** Instantiates the wasm once per realm (one shared promise: concurrent calls never load twice). */
-export function initWasm(): Promise<void> {
+/** The wasm module instantiated in this realm, or null before the first load. */
+export function loadedWasmKernel(): WasmKernel | null {
+  return wasmKernel;
+}
+
+/**
+ * Instantiates the wasm once per realm (one shared promise: concurrent calls never load twice).
+ * `kernel` picks the module (see `chooseWasmKernel`): `pkg/clipsearch_relaxed.js` +
+ * `clipsearch_relaxed_bg.wasm` or `pkg/clipsearch.js` + `clipsearch_bg.wasm` (each module has
+ * its own wasm-bindgen glue: their closure shims' mangled names differ). Only the chosen module
+ * is downloaded. A realm that already runs the other module throws `Unsupported` for a forced
+ * kernel (use a worker per model instead); `"auto"` reuses whatever runs.
+ */
+export function initWasm(kernel: WasmKernel | "auto" = "auto"): Promise<void> {
+  const want = chooseWasmKernel(kernel);
+  if (wasmKernel !== null && wasmKernel !== want && kernel !== "auto") {
+    return Promise.reject(
+      namedError(
+        JsErrorNames.Unsupported,
+        `this realm already runs the ${wasmKernel} wasm module and cannot load the ${want} one: use a worker (useWorker: true) per model`,
+      ),
+    );
+  }
   wasmReady ??= (async () => {
+    wasmKernel = want;
     const g = globalThis as { process?: { versions?: { node?: string } }; Deno?: unknown };
-    const url = new URL("../pkg/clipsearch_bg.wasm", import.meta.url);
+    // Literal `import()` and `new URL(..., import.meta.url)` forms, so bundlers emit both modules.
+    const [glue, url] =
+      want === "relaxed"
+        ? [(await import("../pkg/clipsearch_relaxed.js")) as unknown as typeof Wasm, new URL("../pkg/clipsearch_relaxed_bg.wasm", import.meta.url)]
+        : [await import("../pkg/clipsearch.js"), new URL("../pkg/clipsearch_bg.wasm", import.meta.url)];
     if (g.process?.versions?.node && url.protocol === "file:") {
       // Node: no fetch of file: URLs; read the module from beside this file.
       const fsName = "node:fs/promises";
       const fs = (await import(/* @vite-ignore */ fsName)) as { readFile(u: URL): Promise<Uint8Array> };
-      wasmMemory = (await init({ module_or_path: await fs.readFile(url) })).memory;
+      wasmMemory = (await glue.default({ module_or_path: await fs.readFile(url) })).memory;
     } else {
-      wasmMemory = (await init({ module_or_path: url })).memory;
+      wasmMemory = (await glue.default({ module_or_path: url })).memory;
     }
+    wasm = glue;
   })().catch((e) => {
     wasmReady = null;
+    wasmKernel = null;
     throw e;
   });
   return wasmReady;
@@ -122,20 +155,20 @@ function disposedError(): Error {
 
 /** Owns one model and, when primary, the collection. */
 export class Engine {
-  private model: wasm.ClipModel | null = null;
+  private model: Wasm.ClipModel | null = null;
   /** A separate query text model in the same space (e.g. multilingual), when set. */
-  private textModel: wasm.ClipModel | null = null;
-  private collection: wasm.Collection | null = null;
+  private textModel: Wasm.ClipModel | null = null;
+  private collection: Wasm.Collection | null = null;
   private loading: Promise<ModelInfo> | null = null;
   /** Controllers of the ingestion runs in progress (dispose() aborts them). */
   private active = new Set<AbortController>();
 
   /** Loads the model from verified bytes (once; a second call returns the same promise). */
-  load(args: { bytes: Uint8Array }): Promise<ModelInfo> {
+  load(args: { bytes: Uint8Array; kernel?: WasmKernel | "auto" }): Promise<ModelInfo> {
     this.loading ??= (async () => {
-      await initWasm();
+      await initWasm(args.kernel ?? "auto");
       this.model = wasm.ClipModel.fromGguf(args.bytes);
-      return this.model.info as ModelInfo;
+      return { ...(this.model.info as ModelInfo), wasmModule: wasmKernel ?? "simd128" };
     })().catch((e) => {
       this.loading = null;
       throw e;
@@ -143,13 +176,13 @@ export class Engine {
     return this.loading;
   }
 
-  private requireModel(): wasm.ClipModel {
+  private requireModel(): Wasm.ClipModel {
     if (!this.model) throw namedError("InvalidArgument", "the model is not loaded yet");
     return this.model;
   }
 
   /** The model text queries go through: the separate text model when set, else the model. */
-  private queryModel(): wasm.ClipModel {
+  private queryModel(): Wasm.ClipModel {
     return this.textModel ?? this.requireModel();
   }
 
@@ -181,10 +214,10 @@ export class Engine {
     }
     this.textModel?.free();
     this.textModel = m;
-    return info;
+    return { ...info, wasmModule: wasmKernel ?? "simd128" };
   }
 
-  private col(): wasm.Collection {
+  private col(): Wasm.Collection {
     this.collection ??= new wasm.Collection(this.requireModel().spaceInfo(), undefined);
     return this.collection;
   }

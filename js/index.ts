@@ -3,7 +3,7 @@
 
 import { Engine, type EmbeddedItem, type WireItem } from "./engine.js";
 import { errorInfo, namedError, JsErrorNames } from "./errors.js";
-import { loadModelBytes, clearModelCache, type LoadedModel } from "./loader.js";
+import { loadModelBytes, clearModelCache, relaxedSimdSupported, RELAXED_SIMD_PROBE, type LoadedModel } from "./loader.js";
 import { LocalChannel, WorkerChannel, type Channel } from "./rpc.js";
 import type {
   AddImagesOptions,
@@ -24,7 +24,7 @@ import type {
 } from "./types.js";
 
 export type * from "./types.js";
-export { JsErrorNames, clearModelCache };
+export { JsErrorNames, clearModelCache, relaxedSimdSupported, RELAXED_SIMD_PROBE };
 
 /** Most items per RPC batch during ingestion (fewer when there are few items per worker). */
 const MAX_BATCH = 8;
@@ -120,7 +120,7 @@ export class ClipSearch {
     const primary = useWorker ? spawnChannel(options.inheritCsp) : new LocalChannel(new Engine());
     try {
       options.onProgress?.({ status: "loading", file: loaded.file });
-      const info = await primary.call<ModelInfo>("load", { bytes: loaded.bytes }, { transfer: useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] });
+      const info = await primary.call<ModelInfo>("load", { bytes: loaded.bytes, kernel: options.kernel ?? "auto" }, { transfer: useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] });
       if (loaded.entry && loaded.entry.modelKey && loaded.entry.modelKey !== info.key) {
         throw namedError(
           "ModelMismatch",
@@ -263,7 +263,7 @@ export class ClipSearch {
           const loaded = await ClipSearch.loadShared({ ...this.opts, onProgress: undefined });
           const ch = spawnChannel(this.opts.inheritCsp);
           try {
-            await ch.call("load", { bytes: loaded.bytes }, { transfer: [loaded.bytes.buffer as ArrayBuffer] });
+            await ch.call("load", { bytes: loaded.bytes, kernel: this.info.wasmModule }, { transfer: [loaded.bytes.buffer as ArrayBuffer] });
           } catch (e) {
             ch.terminate();
             throw e;

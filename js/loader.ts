@@ -245,3 +245,57 @@ async function verify(bytes: Uint8Array, want: { size: number; sha256: string },
 export async function clearModelCache(): Promise<boolean> {
   return typeof caches === "undefined" ? false : caches.delete(MODEL_CACHE);
 }
+
+/** Which wasm module runs the model: see {@link CreateOptions.kernel}. */
+export type WasmKernel = "simd128" | "relaxed";
+
+/**
+ * The smallest module that uses relaxed SIMD: one function `() -> v128` whose body is
+ * `i32x4.relaxed_dot_i8x16_i7x16_add_s(i8x16.splat(0), i8x16.splat(0), i8x16.splat(0))`, the
+ * instruction our int8 kernel runs. `WebAssembly.validate` accepts it exactly where the engine
+ * implements relaxed SIMD (e.g. Chromium >= 114; Node 20 only with `--experimental-wasm-relaxed-simd`).
+ */
+export const RELAXED_SIMD_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // "\0asm", version 1
+  0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7b, // type section: one type, () -> v128
+  0x03, 0x02, 0x01, 0x00, // function section: one function of type 0
+  0x0a, 0x13, 0x01, 0x11, 0x00, // code section: one body of 17 bytes, no locals
+  0x41, 0x00, 0xfd, 0x0f, // i32.const 0, i8x16.splat
+  0x41, 0x00, 0xfd, 0x0f, // i32.const 0, i8x16.splat
+  0x41, 0x00, 0xfd, 0x0f, // i32.const 0, i8x16.splat
+  0xfd, 0x93, 0x02, // i32x4.relaxed_dot_i8x16_i7x16_add_s (0xfd 0x113)
+  0x0b, // end
+]);
+
+/** Whether this engine supports relaxed SIMD (validates {@link RELAXED_SIMD_PROBE}). */
+export function relaxedSimdSupported(): boolean {
+  try {
+    return typeof WebAssembly === "object" && WebAssembly.validate(RELAXED_SIMD_PROBE as Uint8Array<ArrayBuffer>);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Resolves the `kernel` option: `"auto"` (default) picks `"relaxed"` where relaxed SIMD
+ * validates, else `"simd128"`; a forced `"relaxed"` where it does not validate throws
+ * `Unsupported`; anything else throws `InvalidArgument`.
+ */
+export function chooseWasmKernel(kernel: WasmKernel | "auto" | undefined): WasmKernel {
+  switch (kernel ?? "auto") {
+    case "auto":
+      return relaxedSimdSupported() ? "relaxed" : "simd128";
+    case "simd128":
+      return "simd128";
+    case "relaxed":
+      if (!relaxedSimdSupported()) {
+        throw namedError(
+          JsErrorNames.Unsupported,
+          "kernel 'relaxed' needs WebAssembly relaxed SIMD, which this browser does not support: use kernel 'auto' or 'simd128'",
+        );
+      }
+      return "relaxed";
+    default:
+      throw namedError("InvalidArgument", `kernel must be 'auto', 'simd128' or 'relaxed', got ${JSON.stringify(kernel)}`);
+  }
+}

@@ -144,6 +144,11 @@ export interface ManifestEntry {
   sha256: string;
   /** The model key (`ClipModel.info.key`); collections record it. */
   modelKey: string;
+  /**
+   * The embedding space (`ClipModel.info.space`): the key of the CLIP whose image vectors the
+   * model's vectors match. A multilingual text tower names its CLIP; a CLIP names itself.
+   */
+  space?: string;
   /** `both`, `text` or `vision`. */
   towers: string;
   name?: string;
@@ -180,6 +185,13 @@ export interface ModelInfo {
    * `none`.
    */
   textArchitecture?: string;
+  /**
+   * The matmul kernel the model runs on: `wasm-relaxed-simd` or `wasm-simd128` (our int8 kernel,
+   * quantized models), `candle-f32` (f32/f16 models), `portable` (no SIMD).
+   */
+  kernel: string;
+  /** The wasm module that was loaded (see {@link CreateOptions.kernel}). */
+  wasmModule: "simd128" | "relaxed";
 }
 
 /** A query text model: a clipsearch GGUF (URL or bytes) and how to verify it. */
@@ -250,6 +262,15 @@ export interface CreateOptions {
    * throws `ModelMismatch` when its space is not `model`'s.
    */
   textModel?: string | URL | Uint8Array | ArrayBuffer | TextModelSource;
+  /**
+   * Which of the package's two wasm modules runs the model: `"relaxed"` (int8 matmul with
+   * WebAssembly relaxed SIMD, about twice as fast: Chromium >= 114), `"simd128"` (plain SIMD,
+   * every browser with wasm SIMD), or `"auto"` (default: `"relaxed"` where
+   * `WebAssembly.validate` accepts a relaxed-SIMD instruction, else `"simd128"`). Forcing
+   * `"relaxed"` where it is unsupported throws `Unsupported`. `info.wasmModule` and `info.kernel`
+   * say what was chosen. In-process (no worker) all instances share the first one's module.
+   */
+  kernel?: "auto" | "simd128" | "relaxed";
 }
 
 /** Export formats of {@link ClipSearch.exportTable}. */

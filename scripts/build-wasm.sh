@@ -1,32 +1,88 @@
 #!/usr/bin/env bash
-# Builds the browser package into pkg/: cargo (release, simd128) -> wasm-bindgen (--target web)
-# -> wasm-opt -O3 (npm's binaryen; Debian's binaryen 108 emits modules that fail to load, so we
-# call node_modules/.bin/wasm-opt explicitly). Prints raw and gzip sizes at each stage.
+# Builds the browser package into pkg/: two wasm modules of the same crate, picked at load time by
+# feature detection (js/loader.ts, `kernel` option):
+#   pkg/clipsearch_bg.wasm          plain simd128 (every browser with wasm SIMD)
+#   pkg/clipsearch_relaxed_bg.wasm  simd128 + relaxed SIMD (`--features relaxed-simd`; int8 matmul
+#                                   with i32x4.relaxed_dot_i8x16_i7x16_add_s, about 2x faster)
+# Each: cargo (release) -> wasm-bindgen (--target web) -> wasm-opt -O3 (npm's binaryen; Debian's
+# binaryen 108 emits modules that fail to load, so we call node_modules/.bin/wasm-opt
+# explicitly). Each module ships with its own wasm-bindgen glue (pkg/clipsearch.js,
+# pkg/clipsearch_relaxed.js): they export the same API but the closure shims' mangled names
+# (hashes of the crate's features and flags) differ; the script checks nothing else differs.
+# The relaxed build has its own CARGO_TARGET_DIR (<target>/relaxed): its RUSTFLAGS differ, and
+# sharing a directory would make each build invalidate the other.
+# Prints raw and gzip sizes at each stage.
 #   WASM_OPT=0 scripts/build-wasm.sh   # skip wasm-opt (faster iteration)
+#   WASM_VARIANTS=simd128 scripts/build-wasm.sh   # one module only (default: "simd128 relaxed")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=pkg
-size() { printf '%-28s %9d bytes raw, %9d bytes gzip -9\n' "$1" "$(stat -c %s "$2")" "$(gzip -9c "$2" | wc -c)"; }
+target=${CARGO_TARGET_DIR:-target}
+size() { printf '%-36s %9d bytes raw, %9d bytes gzip -9\n' "$1" "$(stat -c %s "$2")" "$(gzip -9c "$2" | wc -c)"; }
+# .cargo/config.toml's rustflags for wasm32, which RUSTFLAGS would replace entirely.
+base_flags='--cfg getrandom_backend="wasm_js"'
 
-cargo build --lib --release --target wasm32-unknown-unknown
-raw=${CARGO_TARGET_DIR:-target}/wasm32-unknown-unknown/release/clipsearch.wasm
-size "cargo output" "$raw"
-# Skip wasm-bindgen and wasm-opt (minutes) when pkg/ was already built from this exact module.
-stamp="$out/.built-from"
-want="$(sha256sum "$raw" | cut -d' ' -f1) wasm-opt=${WASM_OPT:-1}"
-if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/clipsearch_bg.wasm" ]; then
-  echo "pkg/ is up to date (built from this cargo output)"
-  exit 0
-fi
-rm -f "$stamp"
-wasm-bindgen --target web --out-dir "$out" --out-name clipsearch "$raw"
-size "after wasm-bindgen" "$out/clipsearch_bg.wasm"
-if [ "${WASM_OPT:-1}" != 0 ]; then
-  node_modules/.bin/wasm-opt -O3 \
-    --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-    --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    "$out/clipsearch_bg.wasm" -o "$out/clipsearch_bg.opt.wasm"
-  mv "$out/clipsearch_bg.opt.wasm" "$out/clipsearch_bg.wasm"
-  size "after wasm-opt -O3" "$out/clipsearch_bg.wasm"
-fi
-echo "$want" > "$stamp"
+# build <variant> <out-name> <target-dir> <rustflags or empty> <cargo args...>
+build() {
+  local variant=$1 name=$2 tdir=$3 flags=$4
+  shift 4
+  local t0=$SECONDS
+  if [ -n "$flags" ]; then
+    RUSTFLAGS="$flags" CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
+  else
+    CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
+  fi
+  echo "[$variant] cargo build: $((SECONDS - t0)) s"
+  local raw=$tdir/wasm32-unknown-unknown/release/clipsearch.wasm
+  size "[$variant] cargo output" "$raw"
+  # Skip wasm-bindgen and wasm-opt (minutes) when pkg/ was already built from this exact module.
+  local stamp="$out/.built-from-$variant"
+  local want
+  want="$(sha256sum "$raw" | cut -d' ' -f1) wasm-opt=${WASM_OPT:-1}"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$out/${name}_bg.wasm" ] && [ -f "$out/$name.js" ]; then
+    echo "[$variant] pkg/${name}_bg.wasm is up to date (built from this cargo output)"
+    return 0
+  fi
+  rm -f "$stamp"
+  local tmp
+  tmp=$(mktemp -d)
+  wasm-bindgen --target web --out-dir "$tmp" --out-name "$name" "$raw"
+  mkdir -p "$out"
+  if [ "$variant" != simd128 ]; then
+    # The glues differ only in the mangled (hashed) names of closure shims and in the default
+    # file names (`clipsearch_relaxed*`); anything else means the two builds export different APIs.
+    local norm='s/invoke__h[0-9a-f]\{16\}/invoke__hHASH/g; s/clipsearch_relaxed/clipsearch/g'
+    if ! diff <(sed "$norm" "$tmp/$name.js") <(sed "$norm" "$out/clipsearch.js") >/dev/null; then
+      echo "error: the $variant module's JS glue differs from pkg/clipsearch.js beyond shim names:" >&2
+      diff <(sed "$norm" "$tmp/$name.js") <(sed "$norm" "$out/clipsearch.js") | head -20 >&2
+      exit 1
+    fi
+  fi
+  cp "$tmp/$name.js" "$tmp/$name.d.ts" "$tmp/${name}_bg.wasm.d.ts" "$out/"
+  mv "$tmp/${name}_bg.wasm" "$out/${name}_bg.wasm"
+  rm -rf "$tmp"
+  size "[$variant] after wasm-bindgen" "$out/${name}_bg.wasm"
+  if [ "${WASM_OPT:-1}" != 0 ]; then
+    t0=$SECONDS
+    node_modules/.bin/wasm-opt -O3 \
+      --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+      --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+      "$out/${name}_bg.wasm" -o "$out/${name}_bg.opt.wasm"
+    mv "$out/${name}_bg.opt.wasm" "$out/${name}_bg.wasm"
+    size "[$variant] after wasm-opt -O3" "$out/${name}_bg.wasm"
+    echo "[$variant] wasm-opt: $((SECONDS - t0)) s"
+  fi
+  echo "$want" >"$stamp"
+}
+
+rm -f "$out/.built-from" # stamp of the single-module layout
+for v in ${WASM_VARIANTS:-simd128 relaxed}; do
+  case $v in
+    simd128) build simd128 clipsearch "$target" "" ;;
+    relaxed)
+      build relaxed clipsearch_relaxed "$target/relaxed" \
+        "-C target-feature=+simd128,+relaxed-simd $base_flags" --features relaxed-simd
+      ;;
+    *) echo "unknown variant $v (simd128 or relaxed)" >&2 && exit 2 ;;
+  esac
+done

@@ -9,8 +9,9 @@
 //!
 //! Kernels (chosen at compile time, checked against [`reference`]):
 //! - portable Rust (native, and wasm32 without `simd128`),
-//! - wasm32 `simd128`: a 4×4 register-blocked micro-kernel, `i16x8.extend_*_i8x16` +
-//!   `i32x4.dot_i16x8_s`,
+//! - wasm32 `simd128`: the 4×4 tile computed as two 2×4 halves (8 `i32x4` accumulators, so the
+//!   loop fits x64's 16 SIMD registers in V8), bytes widened by the loads (`v128.load8x8_s`),
+//!   `i32x4.dot_i16x8_s` into the accumulators,
 //! - wasm32 `relaxed-simd` (build with `-C target-feature=+simd128,+relaxed-simd`):
 //!   `i32x4.relaxed_dot_i8x16_i7x16_add_s`. Its second operand must lie in `[0, 127]`, so in that
 //!   build activations are quantized to 7 bits (`[-63, 63]`, scale `amax / 63`) and stored with a
@@ -439,8 +440,11 @@ impl PackedQ8 {
         }
         let act = self.pack_activations(x, m);
         let mut tile_out = [[0f32; NR]; MR];
-        for it in 0..act.mtiles {
-            for jt in 0..self.tiles {
+        // Weight tiles outside: one tile (4 rows x k, 3 KB for k = 768) stays in L1 while every
+        // activation tile (52 x k in all, 40 KB) streams past it; the whole weight matrix (MBs)
+        // is read from memory once per call instead of once per activation tile.
+        for jt in 0..self.tiles {
+            for it in 0..act.mtiles {
                 self.tile(&act, it, jt, &mut tile_out);
                 for (r, row) in tile_out.iter().enumerate() {
                     let i = it * MR + r;

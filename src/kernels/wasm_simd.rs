@@ -1,6 +1,7 @@
 //! wasm32 SIMD micro-kernels over the packed layout (see `PackedQ8`).
 //!
-//! - `simd128`: `i16x8.extend_{low,high}_i8x16_s` then `i32x4.dot_i16x8_s` (8 MACs per dot).
+//! - `simd128`: `v128.load8x8_s` (load + sign-extend to `i16x8`) then `i32x4.dot_i16x8_s` (8 MACs
+//!   per dot), 2 activation rows x 4 weight columns at a time (see `group_2x4`).
 //! - `relaxed-simd`: `i32x4.relaxed_dot_i8x16_i7x16_add_s` (16 MACs per instruction); the
 //!   activations are stored as `q + 64` in `[1, 127]` and the accumulators start from the
 //!   weights' `-64 * sum(q)` per block, which makes the result exact and deterministic on every
@@ -15,6 +16,7 @@
 use super::{GROUP_BLOCKS, MR, NR, TILE_GROUP_BYTES};
 use core::arch::wasm32::*;
 
+#[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
 #[inline(always)]
 fn load(s: &[i8], off: usize) -> v128 {
     let v = &s[off..off + 16];
@@ -29,8 +31,8 @@ fn load_f32(s: &[f32], off: usize) -> v128 {
     unsafe { v128_load(v.as_ptr() as *const v128) }
 }
 
+#[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
 #[inline(always)]
-#[allow(dead_code)]
 fn load_i32(s: &[i32], off: usize) -> v128 {
     let v = &s[off..off + 4];
     // SAFETY: `v` holds 4 i32 = 16 bytes (bounds checked above); unaligned reads are allowed.
@@ -71,10 +73,8 @@ pub(super) fn tile(
     tile_impl(groups, xq, wq, xs, ws, wc, out)
 }
 
-#[cfg_attr(
-    any(target_feature = "relaxed-simd", feature = "relaxed-simd"),
-    target_feature(enable = "relaxed-simd")
-)]
+#[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
+#[target_feature(enable = "relaxed-simd")]
 #[inline]
 fn tile_impl(
     groups: usize,
@@ -91,7 +91,6 @@ fn tile_impl(
         .zip(wq.chunks_exact(TILE_GROUP_BYTES))
         .take(groups);
     for (g, (x, w)) in chunks.enumerate() {
-        #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
         let iacc = {
             let mut corr = [i32x4_splat(0); NR];
             for (c, v) in corr.iter_mut().enumerate() {
@@ -121,31 +120,6 @@ fn tile_impl(
             iacc
         };
 
-        #[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
-        let iacc = {
-            let mut iacc = [[i32x4_splat(0); NR]; MR];
-            for s in 0..8 {
-                let o = s * 64;
-                let mut xl = [i32x4_splat(0); MR];
-                let mut xh = [i32x4_splat(0); MR];
-                for r in 0..MR {
-                    let v = load(x, o + r * 16);
-                    xl[r] = i16x8_extend_low_i8x16(v);
-                    xh[r] = i16x8_extend_high_i8x16(v);
-                }
-                for c in 0..NR {
-                    let v = load(w, o + c * 16);
-                    let wl = i16x8_extend_low_i8x16(v);
-                    let wh = i16x8_extend_high_i8x16(v);
-                    for r in 0..MR {
-                        let d = i32x4_add(i32x4_dot_i16x8(xl[r], wl), i32x4_dot_i16x8(xh[r], wh));
-                        iacc[r][c] = i32x4_add(iacc[r][c], d);
-                    }
-                }
-            }
-            iacc
-        };
-
         for r in 0..MR {
             let dx = load_f32(xs, (g * MR + r) * GROUP_BLOCKS);
             for c in 0..NR {
@@ -160,6 +134,96 @@ fn tile_impl(
             let a = facc[r][c];
             out[r][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
                 + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+        }
+    }
+}
+
+/// Sign-extends the 8 bytes at `off` to `i16x8` (`v128.load8x8_s`: one `pmovsxbw` on x64).
+#[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
+#[inline(always)]
+fn load_ext(s: &[i8; TILE_GROUP_BYTES], off: usize) -> v128 {
+    let v = &s[off..off + 8];
+    // SAFETY: `v` is an 8-byte slice (bounds checked above); the load is unaligned-safe.
+    unsafe { i16x8_load_extend_i8x8(v.as_ptr()) }
+}
+
+/// One (tile, group) of plain simd128 work for 2 activation rows (`half` 0: rows 0-1, 1: rows
+/// 2-3) by the 4 weight columns: 8 `i32x4` accumulators, lane `j` = block `j` of the group.
+///
+/// Only 8 accumulators, 4 activation vectors and 2 weight vectors are live in the loop, which
+/// fits x64's 16 SIMD registers (a 4x4 tile needs 16 accumulators and spills in V8); the bytes
+/// are widened by the loads (`v128.load8x8_s`), and each 8-value `i32x4.dot_i16x8_s` feeds an
+/// accumulator directly.
+#[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
+#[inline(always)]
+fn group_2x4(
+    x: &[i8; TILE_GROUP_BYTES],
+    w: &[i8; TILE_GROUP_BYTES],
+    half: usize,
+) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for s in 0..8 {
+        let o = s * 64;
+        let xo = o + half * 32;
+        let x0l = load_ext(x, xo);
+        let x0h = load_ext(x, xo + 8);
+        let x1l = load_ext(x, xo + 16);
+        let x1h = load_ext(x, xo + 24);
+        for c in 0..NR {
+            let wl = load_ext(w, o + c * 16);
+            let wh = load_ext(w, o + c * 16 + 8);
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0l, wl));
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0h, wh));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1l, wl));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1h, wh));
+        }
+    }
+    acc
+}
+
+/// One `MR x NR` output tile over `groups` groups, plain simd128: two passes of 2 rows x 4
+/// columns (see [`group_2x4`]).
+#[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
+#[inline]
+fn tile_impl(
+    groups: usize,
+    xq: &[i8],
+    wq: &[i8],
+    xs: &[f32],
+    ws: &[f32],
+    _wc: &[i32],
+    out: &mut [[f32; NR]; MR],
+) {
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        let chunks = xq
+            .chunks_exact(TILE_GROUP_BYTES)
+            .zip(wq.chunks_exact(TILE_GROUP_BYTES))
+            .take(groups);
+        for (g, (x, w)) in chunks.enumerate() {
+            let (Ok(x), Ok(w)) = (
+                <&[i8; TILE_GROUP_BYTES]>::try_from(x),
+                <&[i8; TILE_GROUP_BYTES]>::try_from(w),
+            ) else {
+                continue; // unreachable: chunks_exact
+            };
+            let iacc = group_2x4(x, w, half);
+            for rr in 0..2 {
+                let dx = load_f32(xs, (g * MR + half * 2 + rr) * GROUP_BLOCKS);
+                for c in 0..NR {
+                    let dw = load_f32(ws, (g * NR + c) * GROUP_BLOCKS);
+                    let i = rr * NR + c;
+                    let s = f32x4_mul(dx, dw);
+                    facc[i] = f32x4_add(facc[i], f32x4_mul(f32x4_convert_i32x4(iacc[i]), s));
+                }
+            }
+        }
+        for rr in 0..2 {
+            for c in 0..NR {
+                let a = facc[rr * NR + c];
+                out[half * 2 + rr][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
+                    + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+            }
         }
     }
 }
