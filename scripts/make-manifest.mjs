@@ -58,6 +58,9 @@ const models = readdirSync(dir)
       size: buf.length,
       sha256: createHash("sha256").update(buf).digest("hex"),
       modelKey: meta["clipsearch.model_key"],
+      // The embedding space: the model key of the CLIP whose image vectors these text vectors
+      // match (a multilingual text tower names its CLIP here; a CLIP names itself).
+      space: meta["clipsearch.space"] ?? meta["clipsearch.model_key"],
       towers: meta["clipsearch.towers"],
       name: meta["general.name"],
     };
