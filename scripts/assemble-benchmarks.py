@@ -4,7 +4,7 @@ them), demoting their headings one level. Usage: python3 scripts/assemble-benchm
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ORDER = ["model", "kernels", "index", "ingest", "npm", "cli", "table"]
+ORDER = ["model", "kernels", "ortweb", "multi", "index", "ingest", "npm", "cli", "table", "demo"]
 HEAD = """# Benchmarks
 
 Every figure with the command that produced it, assembled from `benches/RESULTS-*.md` by
