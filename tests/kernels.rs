@@ -107,3 +107,8 @@ fn q8_linear_matches_candle_qmatmul_on_3d_input() {
         .forward(&Tensor::zeros((2, 5), candle_core::DType::F32, &Device::Cpu).expect("t"))
         .is_err());
 }
+
+#[test]
+fn fast_quick_gelu_and_softmax_match_their_f64_definitions() {
+    cases::fastmath_matches_f64_definitions(SEEDS[0]);
+}

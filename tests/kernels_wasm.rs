@@ -42,3 +42,8 @@ fn quantized_product_is_close_to_the_f32_product() {
 fn bad_shapes_and_values_get_typed_errors() {
     cases::bad_input_gets_typed_errors();
 }
+
+#[wasm_bindgen_test]
+fn fast_quick_gelu_and_softmax_match_their_f64_definitions() {
+    cases::fastmath_matches_f64_definitions(SEEDS[0]);
+}

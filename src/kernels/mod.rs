@@ -40,6 +40,7 @@
 //! # Ok::<(), clipsearch::Error>(())
 //! ```
 
+pub mod fastmath;
 mod linear;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 mod portable;
@@ -159,7 +160,9 @@ pub fn quantize_block_act(x: &[f32], scheme: ActQuant) -> (f32, [i8; BLOCK]) {
     let mut q = [0i8; BLOCK];
     for (qi, &v) in q.iter_mut().zip(x) {
         // Clamp guards NaN-free rounding overshoot; NaN becomes 0 via the `as` cast.
-        *qi = (v * id).round().clamp(-qmax, qmax) as i8;
+        // Ties to even: one `f32.nearest` in wasm (`round()`, ties away from zero, is a libm
+        // call there, ~2% of an image); the two differ only on exact ties.
+        *qi = (v * id).round_ties_even().clamp(-qmax, qmax) as i8;
     }
     (d, q)
 }

@@ -73,6 +73,44 @@ pub(super) fn tile(
     tile_impl(groups, xq, wq, xs, ws, wc, out)
 }
 
+/// One (tile, group) of relaxed-SIMD work for 2 activation rows (`half` 0: rows 0-1, 1: rows
+/// 2-3) by the 4 weight columns: 8 `i32x4` accumulators (lane `j` = block `j` of the group),
+/// starting from the weights' `-64 * sum(q)` corrections.
+///
+/// Only 8 accumulators, 2 activation vectors and 4 weight vectors are live in the loop, which
+/// fits x64's 16 SIMD registers with the temporaries V8's lowering of the relaxed dot needs
+/// (`pmaddubsw` + `pmaddwd` + `paddd` without AVX-VNNI); the 4x4 tile needed 16 accumulators
+/// and spilled in the inner loop.
+#[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
+#[target_feature(enable = "relaxed-simd")]
+#[inline]
+fn group_2x4_relaxed(
+    x: &[i8; TILE_GROUP_BYTES],
+    w: &[i8; TILE_GROUP_BYTES],
+    corr: &[i32],
+    half: usize,
+) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for c in 0..NR {
+        let v = load_i32(corr, c * GROUP_BLOCKS);
+        acc[c] = v;
+        acc[NR + c] = v;
+    }
+    for s in 0..8 {
+        let o = s * 64;
+        let x0 = load(x, o + half * 32);
+        let x1 = load(x, o + half * 32 + 16);
+        for c in 0..NR {
+            let wv = load(w, o + c * 16);
+            acc[c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x0, acc[c]);
+            acc[NR + c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x1, acc[NR + c]);
+        }
+    }
+    acc
+}
+
+/// One `MR x NR` output tile over `groups` groups, relaxed SIMD: two passes of 2 rows x 4
+/// columns (see [`group_2x4_relaxed`]).
 #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
 #[target_feature(enable = "relaxed-simd")]
 #[inline]
@@ -82,58 +120,40 @@ fn tile_impl(
     wq: &[i8],
     xs: &[f32],
     ws: &[f32],
-    #[allow(unused_variables)] wc: &[i32],
+    wc: &[i32],
     out: &mut [[f32; NR]; MR],
 ) {
-    let mut facc = [[f32x4_splat(0.0); NR]; MR];
-    let chunks = xq
-        .chunks_exact(TILE_GROUP_BYTES)
-        .zip(wq.chunks_exact(TILE_GROUP_BYTES))
-        .take(groups);
-    for (g, (x, w)) in chunks.enumerate() {
-        let iacc = {
-            let mut corr = [i32x4_splat(0); NR];
-            for (c, v) in corr.iter_mut().enumerate() {
-                *v = load_i32(wc, (g * NR + c) * GROUP_BLOCKS);
-            }
-            let mut iacc = [corr; MR];
-            for s in 0..8 {
-                let o = s * 64;
-                let xv = [
-                    load(x, o),
-                    load(x, o + 16),
-                    load(x, o + 32),
-                    load(x, o + 48),
-                ];
-                let wv = [
-                    load(w, o),
-                    load(w, o + 16),
-                    load(w, o + 32),
-                    load(w, o + 48),
-                ];
-                for r in 0..MR {
-                    for c in 0..NR {
-                        iacc[r][c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv[c], xv[r], iacc[r][c]);
-                    }
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        let chunks = xq
+            .chunks_exact(TILE_GROUP_BYTES)
+            .zip(wq.chunks_exact(TILE_GROUP_BYTES))
+            .take(groups);
+        for (g, (x, w)) in chunks.enumerate() {
+            let (Ok(x), Ok(w)) = (
+                <&[i8; TILE_GROUP_BYTES]>::try_from(x),
+                <&[i8; TILE_GROUP_BYTES]>::try_from(w),
+            ) else {
+                continue; // unreachable: chunks_exact
+            };
+            let corr = &wc[g * NR * GROUP_BLOCKS..(g + 1) * NR * GROUP_BLOCKS];
+            let iacc = group_2x4_relaxed(x, w, corr, half);
+            for rr in 0..2 {
+                let dx = load_f32(xs, (g * MR + half * 2 + rr) * GROUP_BLOCKS);
+                for c in 0..NR {
+                    let dw = load_f32(ws, (g * NR + c) * GROUP_BLOCKS);
+                    let i = rr * NR + c;
+                    let s = f32x4_mul(dx, dw);
+                    facc[i] = f32x4_add(facc[i], f32x4_mul(f32x4_convert_i32x4(iacc[i]), s));
                 }
             }
-            iacc
-        };
-
-        for r in 0..MR {
-            let dx = load_f32(xs, (g * MR + r) * GROUP_BLOCKS);
-            for c in 0..NR {
-                let dw = load_f32(ws, (g * NR + c) * GROUP_BLOCKS);
-                let s = f32x4_mul(dx, dw);
-                facc[r][c] = f32x4_add(facc[r][c], f32x4_mul(f32x4_convert_i32x4(iacc[r][c]), s));
-            }
         }
-    }
-    for r in 0..MR {
-        for c in 0..NR {
-            let a = facc[r][c];
-            out[r][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
-                + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+        for rr in 0..2 {
+            for c in 0..NR {
+                let a = facc[rr * NR + c];
+                out[half * 2 + rr][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
+                    + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+            }
         }
     }
 }

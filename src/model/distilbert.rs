@@ -432,7 +432,7 @@ impl Block {
                 .reshape((b * self.heads, s, s))?,
             None => w,
         };
-        let w = candle_nn::ops::softmax_last_dim(&w)?;
+        let w = super::encoder::softmax_last_dim(&w)?;
         let ctx = w
             .matmul(&v)?
             .reshape((b, self.heads, s, self.head_dim))?

@@ -13,9 +13,62 @@ use super::config::Activation;
 use super::weights::{Linear, Vb};
 use crate::Result;
 
+/// The element-wise ops of [`crate::kernels::fastmath`] as candle ops on contiguous `f32`
+/// tensors (wasm has no `exp` instruction: these use a vectorised one).
+#[derive(Debug, Clone, Copy)]
+enum FastOp {
+    QuickGelu,
+    SoftmaxLastDim,
+}
+
+impl candle_core::CustomOp1 for FastOp {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::QuickGelu => "clipsearch-quick-gelu",
+            Self::SoftmaxLastDim => "clipsearch-softmax-last-dim",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &candle_core::CpuStorage,
+        layout: &candle_core::Layout,
+    ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+        let candle_core::CpuStorage::F32(v) = storage else {
+            candle_core::bail!("{}: f32 tensors only", self.name())
+        };
+        let Some(src) = layout.contiguous_offsets().and_then(|(a, b)| v.get(a..b)) else {
+            candle_core::bail!("{}: contiguous tensors only", self.name())
+        };
+        let mut out = src.to_vec();
+        match self {
+            Self::QuickGelu => crate::kernels::fastmath::quick_gelu_in_place(&mut out),
+            Self::SoftmaxLastDim => {
+                let d = layout.shape().dims().last().copied().unwrap_or(0);
+                if d > 0 {
+                    out.chunks_exact_mut(d)
+                        .for_each(crate::kernels::fastmath::softmax_in_place);
+                }
+            }
+        }
+        Ok((candle_core::CpuStorage::F32(out), layout.shape().clone()))
+    }
+}
+
+/// Softmax over the last dimension (through [`FastOp`] for `f32`).
+pub(crate) fn softmax_last_dim(xs: &Tensor) -> Result<Tensor> {
+    if xs.dtype() != candle_core::DType::F32 {
+        return Ok(candle_nn::ops::softmax_last_dim(xs)?);
+    }
+    Ok(xs.contiguous()?.apply_op1_no_bwd(&FastOp::SoftmaxLastDim)?)
+}
+
 /// Applies an activation.
 pub(crate) fn activate(act: Activation, xs: &Tensor) -> Result<Tensor> {
     Ok(match act {
+        Activation::QuickGelu if xs.dtype() == candle_core::DType::F32 => {
+            xs.contiguous()?.apply_op1_no_bwd(&FastOp::QuickGelu)?
+        }
         Activation::QuickGelu => (xs * candle_nn::ops::sigmoid(&(xs * 1.702f64)?)?)?,
         Activation::Gelu => xs.gelu_erf()?,
         Activation::GeluTanh => xs.gelu()?,
@@ -81,7 +134,7 @@ impl Attention {
                 .reshape((b * self.heads, s, s))?,
             None => w,
         };
-        let w = candle_nn::ops::softmax_last_dim(&w)?;
+        let w = softmax_last_dim(&w)?;
         let o = w
             .matmul(&v)?
             .reshape((b, self.heads, s, self.head_dim))?

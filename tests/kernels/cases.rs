@@ -249,3 +249,48 @@ pub fn bad_input_gets_typed_errors() {
     ));
     assert_eq!(p.matmul(&[], 0, &mut []), Ok(()));
 }
+
+/// `fastmath`'s quick-GELU and softmax (vectorised in wasm32 simd128 builds, with scalar tails)
+/// against their f64 definitions, on rows whose lengths are and are not multiples of 4, with a
+/// masked (-inf) entry and extreme values. Returns the worst absolute error.
+pub fn fastmath_matches_f64_definitions(seed: u64) -> f64 {
+    use clipsearch::kernels::fastmath::{quick_gelu_in_place, softmax_in_place};
+    let mut rng = Rng::new(seed);
+    let mut worst = 0f64;
+    for len in [1usize, 3, 4, 7, 50, 77, 129] {
+        let mut x: Vec<f32> = (0..len).map(|_| (rng.uniform() - 0.5) * 24.0).collect();
+        if len > 4 {
+            x[1] = -200.0;
+            x[2] = 150.0;
+        }
+        let mut g = x.clone();
+        quick_gelu_in_place(&mut g);
+        for (g, &x) in g.iter().zip(&x) {
+            let x = x as f64;
+            let want = x / (1.0 + (-1.702 * x).exp());
+            worst = worst.max((*g as f64 - want).abs() / want.abs().max(1.0));
+        }
+        if len > 4 {
+            x[3] = f32::NEG_INFINITY;
+        }
+        let max = x.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+        let e: Vec<f64> = x.iter().map(|&v| (v as f64 - max).exp()).collect();
+        let sum: f64 = e.iter().sum();
+        let mut s = x.clone();
+        softmax_in_place(&mut s);
+        for (s, e) in s.iter().zip(&e) {
+            worst = worst.max((*s as f64 - e / sum).abs());
+        }
+        if len > 4 {
+            assert_eq!(s[3], 0.0, "a masked entry gets exactly 0");
+        }
+        let total: f64 = s.iter().map(|&v| v as f64).sum();
+        assert!((total - 1.0).abs() < 1e-5, "softmax row sums to {total}");
+    }
+    say(&format!(
+        "fastmath ({}): worst error {worst:e}",
+        kernel_name()
+    ));
+    assert!(worst < 2e-6, "worst error {worst}");
+    worst
+}
