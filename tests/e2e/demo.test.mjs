@@ -116,6 +116,34 @@ test("a chosen folder is embedded with its relative paths as ids and the folder 
   }
 });
 
+test("a folder dragged onto the drop zone is walked recursively, subfolders included", async () => {
+  // A real OS-level drag (CDP Input.dispatchDragEvent with file paths), so the page sees the same
+  // DataTransfer a person's drag from a file manager gives: a directory entry to walk.
+  const dir = mkdtempSync(join(tmpdir(), "clipsearch-drop-"));
+  mkdirSync(join(dir, "trip", "day2"), { recursive: true });
+  writeFileSync(join(dir, "trip", "noise.png"), fixture("noise.png"));
+  writeFileSync(join(dir, "trip", "day2", "checker.png"), fixture("checker.png"));
+  try {
+    const { page, errors } = await openDemo();
+    await page.locator("#drop").scrollIntoViewIfNeeded(); // clicking "Clear" scrolled it away
+    const box = await page.locator("#drop").boundingBox();
+    const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+    const cdp = await page.context().newCDPSession(page);
+    const data = { items: [], files: [join(dir, "trip")], dragOperationsMask: 1 };
+    for (const type of ["dragEnter", "dragOver", "drop"]) await cdp.send("Input.dispatchDragEvent", { type, ...at, data });
+    await page.waitForSelector("body[data-added='2']", { timeout: 60_000 });
+    await searchText(page, "anything");
+    assert.deepEqual((await ids(page)).sort(), ["trip/day2/checker.png", "trip/noise.png"]);
+    const metas = await page.$$eval("#results .meta", (els) => els.map((e) => e.textContent).sort());
+    assert.match(metas.join("\n"), /folder: trip\/day2/);
+    assert.match(metas.join("\n"), /folder: trip(?!\/)/);
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a text search shows every image with descending scores and thumbnails", async () => {
   const { page, errors } = await openDemo();
   await addImages(page);
