@@ -47,31 +47,8 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn say(s: &str) {
-    #[cfg(target_arch = "wasm32")]
-    wasm_bindgen_test::console_log!("{}", s);
-    #[cfg(not(target_arch = "wasm32"))]
-    println!("{s}");
-}
-
-/// Milliseconds since an arbitrary origin (`performance.now()` in the browser).
-#[cfg(target_arch = "wasm32")]
-fn now_ms() -> f64 {
-    use wasm_bindgen::JsCast;
-    let perf = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).expect("performance");
-    let now: js_sys::Function = js_sys::Reflect::get(&perf, &"now".into())
-        .expect("performance.now")
-        .unchecked_into();
-    now.call0(&perf).expect("now()").as_f64().unwrap_or(0.0)
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn now_ms() -> f64 {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
-}
+mod common;
+use common::{median, now_ms, pct, say};
 
 /// Argument lists: the command line natively; in wasm, `BENCH_ARGS` (compile time), where `;`
 /// separates several configurations run one after the other in the same page.
@@ -131,16 +108,6 @@ fn write_npy(path: &str, rows: &[Vec<f32>], dim: usize) -> std::io::Result<()> {
         }
     }
     std::fs::write(path, out)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
 // In a dedicated worker, as the npm package builds its index: a 100k build is one synchronous

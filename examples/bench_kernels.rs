@@ -13,25 +13,8 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use clipsearch::kernels::{kernel_name, PackedQ8};
 
-fn say(s: &str) {
-    #[cfg(target_arch = "wasm32")]
-    wasm_bindgen_test::console_log!("{}", s);
-    #[cfg(not(target_arch = "wasm32"))]
-    println!("{s}");
-}
-
-#[cfg(target_arch = "wasm32")]
-fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn now_ms() -> f64 {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
-}
+mod common;
+use common::{now_ms, say};
 
 /// Median over `samples` samples of the mean time of `reps` calls, `reps` chosen so a sample
 /// lasts at least 40 ms (Date.now() has 1 ms resolution in wasm).

@@ -19,45 +19,11 @@ use clipsearch::model::{
     convert, random_model, ClipConfig, ClipModel, ConvertOptions, HfFiles, Quantization, Towers,
 };
 
-fn say(s: &str) {
-    #[cfg(target_arch = "wasm32")]
-    wasm_bindgen_test::console_log!("{}", s);
-    #[cfg(not(target_arch = "wasm32"))]
-    println!("{s}");
-}
-
-#[cfg(target_arch = "wasm32")]
-fn now_ms() -> f64 {
-    js_sys::Date::now()
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-fn now_ms() -> f64 {
-    use std::sync::OnceLock;
-    use std::time::Instant;
-    static START: OnceLock<Instant> = OnceLock::new();
-    START.get_or_init(Instant::now).elapsed().as_secs_f64() * 1e3
-}
-
-/// Median of `runs` timed calls after one warm-up call.
-fn median_ms(runs: usize, mut f: impl FnMut()) -> f64 {
-    f();
-    let mut v: Vec<f64> = (0..runs)
-        .map(|_| {
-            let t = now_ms();
-            f();
-            now_ms() - t
-        })
-        .collect();
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
+mod common;
+use common::{median_ms, now_ms, say};
 
 fn quants() -> Vec<Quantization> {
-    let list = option_env!("BENCH_QUANTS").unwrap_or("q8_0,q4_0,f32");
-    list.split(',')
-        .filter_map(|q| Quantization::parse(q.trim()).ok())
-        .collect()
+    common::quants("q8_0,q4_0,f32")
 }
 
 fn run() {
