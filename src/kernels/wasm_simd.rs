@@ -39,40 +39,6 @@ fn load_i32(s: &[i32], off: usize) -> v128 {
     unsafe { v128_load(v.as_ptr() as *const v128) }
 }
 
-/// One `MR x NR` output tile over `groups` groups.
-#[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
-#[inline]
-pub(super) fn tile(
-    groups: usize,
-    xq: &[i8],
-    wq: &[i8],
-    xs: &[f32],
-    ws: &[f32],
-    wc: &[i32],
-    out: &mut [[f32; NR]; MR],
-) {
-    // Only compiled in builds that opted into relaxed SIMD (the whole module then requires it).
-    #[allow(unused_unsafe)]
-    unsafe {
-        tile_impl(groups, xq, wq, xs, ws, wc, out)
-    }
-}
-
-/// One `MR x NR` output tile over `groups` groups.
-#[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
-#[inline]
-pub(super) fn tile(
-    groups: usize,
-    xq: &[i8],
-    wq: &[i8],
-    xs: &[f32],
-    ws: &[f32],
-    wc: &[i32],
-    out: &mut [[f32; NR]; MR],
-) {
-    tile_impl(groups, xq, wq, xs, ws, wc, out)
-}
-
 /// One (tile, group) of relaxed-SIMD work for 2 activation rows (`half` 0: rows 0-1, 1: rows
 /// 2-3) by the 4 weight columns: 8 `i32x4` accumulators (lane `j` = block `j` of the group),
 /// starting from the weights' `-64 * sum(q)` corrections.
@@ -109,12 +75,10 @@ fn group_2x4_relaxed(
     acc
 }
 
-/// One `MR x NR` output tile over `groups` groups, relaxed SIMD: two passes of 2 rows x 4
-/// columns (see [`group_2x4_relaxed`]).
+/// One `MR x NR` output tile over `groups` groups, relaxed SIMD (see [`group_2x4_relaxed`]).
 #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
-#[target_feature(enable = "relaxed-simd")]
 #[inline]
-fn tile_impl(
+pub(super) fn tile(
     groups: usize,
     xq: &[i8],
     wq: &[i8],
@@ -122,6 +86,34 @@ fn tile_impl(
     ws: &[f32],
     wc: &[i32],
     out: &mut [[f32; NR]; MR],
+) {
+    tile_2x4_halves(groups, xq, wq, xs, ws, wc, out, |x, w, corr, half| {
+        // SAFETY: this code is only compiled into the relaxed-SIMD module, which requires the
+        // feature as a whole (the loader picks it only where the engine validates it).
+        #[allow(unused_unsafe)]
+        unsafe {
+            group_2x4_relaxed(x, w, corr, half)
+        }
+    })
+}
+
+/// One `MR x NR` output tile over `groups` groups as two passes of 2 activation rows x 4 weight
+/// columns: `group` gives one pass's 8 `i32x4` accumulators for one group (lane `j` = block `j`,
+/// see the module docs), which are scaled by the activation and weight block scales and summed
+/// in `f32` (one multiply-add per output and group, no horizontal reduction until the end).
+/// Shared by both kernels; `wc` holds the relaxed kernel's per-block weight corrections (empty
+/// in the simd128 module).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile_2x4_halves(
+    groups: usize,
+    xq: &[i8],
+    wq: &[i8],
+    xs: &[f32],
+    ws: &[f32],
+    wc: &[i32],
+    out: &mut [[f32; NR]; MR],
+    group: impl Fn(&[i8; TILE_GROUP_BYTES], &[i8; TILE_GROUP_BYTES], &[i32], usize) -> [v128; 2 * NR],
 ) {
     for half in 0..MR / 2 {
         let mut facc = [f32x4_splat(0.0); 2 * NR];
@@ -136,8 +128,10 @@ fn tile_impl(
             ) else {
                 continue; // unreachable: chunks_exact
             };
-            let corr = &wc[g * NR * GROUP_BLOCKS..(g + 1) * NR * GROUP_BLOCKS];
-            let iacc = group_2x4_relaxed(x, w, corr, half);
+            let corr = wc
+                .get(g * NR * GROUP_BLOCKS..(g + 1) * NR * GROUP_BLOCKS)
+                .unwrap_or(&[]);
+            let iacc = group(x, w, corr, half);
             for rr in 0..2 {
                 let dx = load_f32(xs, (g * MR + half * 2 + rr) * GROUP_BLOCKS);
                 for c in 0..NR {
@@ -201,49 +195,19 @@ fn group_2x4(
     acc
 }
 
-/// One `MR x NR` output tile over `groups` groups, plain simd128: two passes of 2 rows x 4
-/// columns (see [`group_2x4`]).
+/// One `MR x NR` output tile over `groups` groups, plain simd128 (see [`group_2x4`]).
 #[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
 #[inline]
-fn tile_impl(
+pub(super) fn tile(
     groups: usize,
     xq: &[i8],
     wq: &[i8],
     xs: &[f32],
     ws: &[f32],
-    _wc: &[i32],
+    wc: &[i32],
     out: &mut [[f32; NR]; MR],
 ) {
-    for half in 0..MR / 2 {
-        let mut facc = [f32x4_splat(0.0); 2 * NR];
-        let chunks = xq
-            .chunks_exact(TILE_GROUP_BYTES)
-            .zip(wq.chunks_exact(TILE_GROUP_BYTES))
-            .take(groups);
-        for (g, (x, w)) in chunks.enumerate() {
-            let (Ok(x), Ok(w)) = (
-                <&[i8; TILE_GROUP_BYTES]>::try_from(x),
-                <&[i8; TILE_GROUP_BYTES]>::try_from(w),
-            ) else {
-                continue; // unreachable: chunks_exact
-            };
-            let iacc = group_2x4(x, w, half);
-            for rr in 0..2 {
-                let dx = load_f32(xs, (g * MR + half * 2 + rr) * GROUP_BLOCKS);
-                for c in 0..NR {
-                    let dw = load_f32(ws, (g * NR + c) * GROUP_BLOCKS);
-                    let i = rr * NR + c;
-                    let s = f32x4_mul(dx, dw);
-                    facc[i] = f32x4_add(facc[i], f32x4_mul(f32x4_convert_i32x4(iacc[i]), s));
-                }
-            }
-        }
-        for rr in 0..2 {
-            for c in 0..NR {
-                let a = facc[rr * NR + c];
-                out[half * 2 + rr][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
-                    + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
-            }
-        }
-    }
+    tile_2x4_halves(groups, xq, wq, xs, ws, wc, out, |x, w, _, half| {
+        group_2x4(x, w, half)
+    })
 }
