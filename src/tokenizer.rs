@@ -272,17 +272,7 @@ impl ClipTokenizer {
     /// assert_eq!(ids[76], tok.eos_id());
     /// ```
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode_fast(text, false)
-            .map_err(|e| Error::Tokenizer(format!("could not tokenize the text: {e}")))?;
-        let body = enc.get_ids();
-        let keep = body.len().min(self.max_len - 2);
-        let mut ids = Vec::with_capacity(keep + 2);
-        ids.push(self.bos);
-        ids.extend_from_slice(body.get(..keep).unwrap_or(body));
-        ids.push(self.eos);
-        Ok(ids)
+        encode_between(&self.inner, text, self.bos, self.eos, self.max_len)
     }
 
     /// The maximum number of ids [`encode`](Self::encode) returns, BOS and EOS included
@@ -409,17 +399,7 @@ impl WordPieceTokenizer {
     /// # Errors
     /// [`Error::Tokenizer`] if the underlying tokenizer fails (not expected for any `&str`).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .inner
-            .encode_fast(text, false)
-            .map_err(|e| Error::Tokenizer(format!("could not tokenize the text: {e}")))?;
-        let body = enc.get_ids();
-        let keep = body.len().min(self.max_len - 2);
-        let mut ids = Vec::with_capacity(keep + 2);
-        ids.push(self.cls);
-        ids.extend_from_slice(body.get(..keep).unwrap_or(body));
-        ids.push(self.sep);
-        Ok(ids)
+        encode_between(&self.inner, text, self.cls, self.sep, self.max_len)
     }
 
     /// The maximum number of ids [`encode`](Self::encode) returns, `[CLS]` and `[SEP]` included.
@@ -431,4 +411,26 @@ impl WordPieceTokenizer {
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
+}
+
+/// `first, tokens..., last` for `text` without the tokenizer's own special tokens, the tokens
+/// truncated so the whole stays within `max_len` (>= 2) ids with `last` kept last (CLIP's
+/// `<|startoftext|> ... <|endoftext|>`, BERT's `[CLS] ... [SEP]`).
+fn encode_between(
+    inner: &Tokenizer,
+    text: &str,
+    first: u32,
+    last: u32,
+    max_len: usize,
+) -> Result<Vec<u32>> {
+    let enc = inner
+        .encode_fast(text, false)
+        .map_err(|e| Error::Tokenizer(format!("could not tokenize the text: {e}")))?;
+    let body = enc.get_ids();
+    let keep = body.len().min(max_len.saturating_sub(2));
+    let mut ids = Vec::with_capacity(keep + 2);
+    ids.push(first);
+    ids.extend_from_slice(body.get(..keep).unwrap_or(body));
+    ids.push(last);
+    Ok(ids)
 }

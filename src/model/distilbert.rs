@@ -409,35 +409,16 @@ impl Block {
         })
     }
 
-    fn split(&self, xs: &Tensor, b: usize, s: usize) -> Result<Tensor> {
-        Ok(xs
-            .reshape((b, s, self.heads, self.head_dim))?
-            .transpose(1, 2)?
-            .contiguous()?
-            .reshape((b * self.heads, s, self.head_dim))?)
-    }
-
     /// `xs [b, s, dim]`; `mask` is an additive key mask `[b, 1, 1, s]` (padded batches only).
     fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let (b, s, e) = xs.dims3()?;
         let scale = (self.head_dim as f64).powf(-0.5);
-        let q = self.split(&(self.q_lin.forward(xs)? * scale)?, b, s)?;
-        let k = self.split(&self.k_lin.forward(xs)?, b, s)?;
-        let v = self.split(&self.v_lin.forward(xs)?, b, s)?;
-        let w = q.matmul(&k.t()?)?;
-        let w = match mask {
-            Some(m) => w
-                .reshape((b, self.heads, s, s))?
-                .broadcast_add(m)?
-                .reshape((b * self.heads, s, s))?,
-            None => w,
-        };
-        let w = super::encoder::softmax_last_dim(&w)?;
-        let ctx = w
-            .matmul(&v)?
-            .reshape((b, self.heads, s, self.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b, s, e))?;
+        let ctx = super::encoder::attention(
+            &(self.q_lin.forward(xs)? * scale)?,
+            &self.k_lin.forward(xs)?,
+            &self.v_lin.forward(xs)?,
+            self.heads,
+            mask,
+        )?;
         let sa = self
             .sa_layer_norm
             .forward(&(self.out_lin.forward(&ctx)? + xs)?)?;

@@ -93,7 +93,6 @@ struct Attention {
     q_proj: Linear,
     out_proj: Linear,
     heads: usize,
-    head_dim: usize,
     scale: f64,
 }
 
@@ -107,41 +106,57 @@ impl Attention {
             q_proj: vb.pp("q_proj").linear(h, h, true)?,
             out_proj: vb.pp("out_proj").linear(h, h, true)?,
             heads: d.heads,
-            head_dim,
             scale: (head_dim as f64).powf(-0.5),
         })
     }
 
-    fn split(&self, xs: &Tensor, b: usize, s: usize) -> Result<Tensor> {
+    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        let q = (self.q_proj.forward(xs)? * self.scale)?;
+        let ctx = attention(
+            &q,
+            &self.k_proj.forward(xs)?,
+            &self.v_proj.forward(xs)?,
+            self.heads,
+            mask,
+        )?;
+        self.out_proj.forward(&ctx)
+    }
+}
+
+/// The core of multi-head attention shared by the CLIP and DistilBERT encoders: `q` (already
+/// scaled), `k`, `v` are `[b, s, heads * head_dim]`; `mask` is additive and broadcasts to
+/// `[b, heads, s, s]` (CLIP's causal `[b, 1, s, s]`, DistilBERT's key padding `[b, 1, 1, s]`).
+/// Returns the context `[b, s, heads * head_dim]`, before the output projection.
+pub(crate) fn attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+    mask: Option<&Tensor>,
+) -> Result<Tensor> {
+    let (b, s, e) = q.dims3()?;
+    let head_dim = e / heads;
+    let split = |xs: &Tensor| -> Result<Tensor> {
         Ok(xs
-            .reshape((b, s, self.heads, self.head_dim))?
+            .reshape((b, s, heads, head_dim))?
             .transpose(1, 2)?
             .contiguous()?
-            .reshape((b * self.heads, s, self.head_dim))?)
-    }
-
-    fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-        let (b, s, e) = xs.dims3()?;
-        let q = (self.q_proj.forward(xs)? * self.scale)?;
-        let q = self.split(&q, b, s)?;
-        let k = self.split(&self.k_proj.forward(xs)?, b, s)?;
-        let v = self.split(&self.v_proj.forward(xs)?, b, s)?;
-        let w = q.matmul(&k.t()?)?;
-        let w = match mask {
-            Some(m) => w
-                .reshape((b, self.heads, s, s))?
-                .broadcast_add(m)?
-                .reshape((b * self.heads, s, s))?,
-            None => w,
-        };
-        let w = softmax_last_dim(&w)?;
-        let o = w
-            .matmul(&v)?
-            .reshape((b, self.heads, s, self.head_dim))?
-            .transpose(1, 2)?
-            .reshape((b, s, e))?;
-        self.out_proj.forward(&o)
-    }
+            .reshape((b * heads, s, head_dim))?)
+    };
+    let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+    let w = q.matmul(&k.t()?)?;
+    let w = match mask {
+        Some(m) => w
+            .reshape((b, heads, s, s))?
+            .broadcast_add(m)?
+            .reshape((b * heads, s, s))?,
+        None => w,
+    };
+    let w = softmax_last_dim(&w)?;
+    Ok(w.matmul(&v)?
+        .reshape((b, heads, s, head_dim))?
+        .transpose(1, 2)?
+        .reshape((b, s, e))?)
 }
 
 #[derive(Debug, Clone)]

@@ -100,6 +100,28 @@ fn in_tower(name: &str, towers: Towers) -> bool {
     }
 }
 
+/// The tensors of `store` that `keep` selects, sorted by name, each quantized to the type
+/// `type_of(name, tensor)` picks.
+fn quantize_tensors(
+    store: &WeightStore,
+    keep: impl Fn(&str) -> bool,
+    type_of: impl Fn(&str, &Tensor) -> GgmlDType,
+) -> Result<Vec<(String, QTensor)>> {
+    let mut names: Vec<&String> = store.map.keys().filter(|n| keep(n)).collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(stored) = store.map.get(name) else {
+            continue;
+        };
+        let t = stored.to_f32()?;
+        let q = QTensor::quantize(&t, type_of(name, &t))
+            .map_err(|e| Error::Compute(format!("quantizing `{name}`: {e}")))?;
+        tensors.push((name.clone(), q));
+    }
+    Ok(tensors)
+}
+
 /// The GGML type a tensor gets in a file of quantization `q`.
 fn target_type(name: &str, t: &Tensor, q: Quantization) -> GgmlDType {
     type_for(
@@ -167,23 +189,11 @@ pub fn convert(files: &HfFiles<'_>, opts: &ConvertOptions) -> Result<Vec<u8>> {
     if opts.towers.has_vision() && !info.towers.has_vision() {
         return Err(Error::TowerNotLoaded("vision"));
     }
-    let mut names: Vec<&String> = store
-        .map
-        .keys()
-        .filter(|n| in_tower(n, opts.towers))
-        .collect();
-    names.sort();
-    let mut tensors = Vec::with_capacity(names.len());
-    for name in names {
-        let Some(stored) = store.map.get(name) else {
-            continue;
-        };
-        let t = stored.to_f32()?;
-        let ty = target_type(name, &t, opts.quantization);
-        let q = QTensor::quantize(&t, ty)
-            .map_err(|e| Error::Compute(format!("quantizing `{name}`: {e}")))?;
-        tensors.push((name.clone(), q));
-    }
+    let tensors = quantize_tensors(
+        &store,
+        |n| in_tower(n, opts.towers),
+        |n, t| target_type(n, t, opts.quantization),
+    )?;
     drop(store);
     let name = opts
         .name
@@ -262,24 +272,18 @@ pub fn convert_sentence_transformers(
     let model = ClipModel::from_st_store(files, &config, &store)?;
     let key = model.info().key.clone();
     drop(model);
-    let mut names: Vec<&String> = store.map.keys().collect();
-    names.sort();
-    let mut tensors = Vec::with_capacity(names.len());
-    for name in names {
-        let Some(stored) = store.map.get(name) else {
-            continue;
-        };
-        let t = stored.to_f32()?;
-        let ty = type_for(
-            super::distilbert::is_matrix(name),
-            name == "embeddings.word_embeddings.weight",
-            &t,
-            opts.quantization,
-        );
-        let q = QTensor::quantize(&t, ty)
-            .map_err(|e| Error::Compute(format!("quantizing `{name}`: {e}")))?;
-        tensors.push((name.clone(), q));
-    }
+    let tensors = quantize_tensors(
+        &store,
+        |_| true,
+        |n, t| {
+            type_for(
+                super::distilbert::is_matrix(n),
+                n == "embeddings.word_embeddings.weight",
+                t,
+                opts.quantization,
+            )
+        },
+    )?;
     drop(store);
     let name = opts
         .name
