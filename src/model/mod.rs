@@ -288,6 +288,72 @@ pub struct StFiles<'a> {
     pub space: Option<&'a str>,
 }
 
+/// The files of a sentence-transformers directory, read from disk (native only): the owned
+/// counterpart of [`StFiles`].
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Default)]
+pub struct StDir {
+    config: Vec<u8>,
+    weights: Vec<u8>,
+    tokenizer_json: Option<Vec<u8>>,
+    modules_json: Option<Vec<u8>>,
+    sentence_bert_config: Option<Vec<u8>>,
+    tokenizer_config: Option<Vec<u8>>,
+    pooling_config: Option<Vec<u8>>,
+    dense_config: Option<Vec<u8>>,
+    dense_weights: Option<Vec<u8>>,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl StDir {
+    /// Reads `config.json` and `model.safetensors` (required) and the optional files
+    /// (`tokenizer.json`, `modules.json`, `sentence_bert_config.json`, `tokenizer_config.json`,
+    /// `1_Pooling/config.json`, `2_Dense/config.json`, `2_Dense/model.safetensors`) of `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file if a required one cannot be read.
+    pub fn read(dir: &std::path::Path) -> Result<Self> {
+        let read = |p: &str| {
+            let p = dir.join(p);
+            std::fs::read(&p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
+        };
+        let opt = |p: &str| read(p).ok();
+        Ok(Self {
+            config: read("config.json")?,
+            weights: read("model.safetensors")?,
+            tokenizer_json: opt("tokenizer.json"),
+            modules_json: opt("modules.json"),
+            sentence_bert_config: opt("sentence_bert_config.json"),
+            tokenizer_config: opt("tokenizer_config.json"),
+            pooling_config: opt("1_Pooling/config.json"),
+            dense_config: opt("2_Dense/config.json"),
+            dense_weights: opt("2_Dense/model.safetensors"),
+        })
+    }
+
+    /// The files as [`StFiles`], with the model `name` and `space` to record.
+    pub fn files<'a>(&'a self, name: Option<&'a str>, space: Option<&'a str>) -> StFiles<'a> {
+        StFiles {
+            config: &self.config,
+            weights: &self.weights,
+            tokenizer_json: self.tokenizer_json.as_deref(),
+            modules_json: self.modules_json.as_deref(),
+            sentence_bert_config: self.sentence_bert_config.as_deref(),
+            tokenizer_config: self.tokenizer_config.as_deref(),
+            pooling_config: self.pooling_config.as_deref(),
+            dense_config: self.dense_config.as_deref(),
+            dense_weights: self.dense_weights.as_deref(),
+            name,
+            space,
+        }
+    }
+
+    /// Whether `tokenizer.json` was found (needed to embed strings).
+    pub fn has_tokenizer(&self) -> bool {
+        self.tokenizer_json.is_some()
+    }
+}
+
 impl StFiles<'_> {
     /// Checks `modules.json` and reads the configuration and the merged weights.
     pub(crate) fn load(&self) -> Result<(MultilingualConfig, WeightStore)> {
@@ -1006,37 +1072,12 @@ impl ClipModel {
             std::fs::read(&p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
         };
         if path.is_dir() && path.join("modules.json").is_file() {
-            let opt = |p: &str| read(path.join(p)).ok();
-            let config = read(path.join("config.json"))?;
-            let weights = read(path.join("model.safetensors"))?;
-            let (tok, modules, sbert, tcfg) = (
-                opt("tokenizer.json"),
-                opt("modules.json"),
-                opt("sentence_bert_config.json"),
-                opt("tokenizer_config.json"),
-            );
-            let (pool, dcfg, dw) = (
-                opt("1_Pooling/config.json"),
-                opt("2_Dense/config.json"),
-                opt("2_Dense/model.safetensors"),
-            );
+            let dir = StDir::read(path)?;
             let name = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| "multilingual".into());
-            return Self::from_sentence_transformers(&StFiles {
-                config: &config,
-                weights: &weights,
-                tokenizer_json: tok.as_deref(),
-                modules_json: modules.as_deref(),
-                sentence_bert_config: sbert.as_deref(),
-                tokenizer_config: tcfg.as_deref(),
-                pooling_config: pool.as_deref(),
-                dense_config: dcfg.as_deref(),
-                dense_weights: dw.as_deref(),
-                name: Some(&name),
-                space: None,
-            });
+            return Self::from_sentence_transformers(&dir.files(Some(&name), None));
         }
         if path.is_dir() {
             let config = read(path.join("config.json"))?;

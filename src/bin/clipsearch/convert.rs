@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clipsearch::model::{
     convert, convert_sentence_transformers, ClipModel, ConvertOptions, HfFiles, Quantization,
-    StFiles, Towers,
+    StDir, Towers,
 };
 use clipsearch::{Error, Result};
 
@@ -63,34 +63,14 @@ fn run_st(a: &Args, quantization: Quantization, name: Option<String>) -> Result<
         ))
     })?;
     let (space, dim) = resolve_space(space)?;
-    let d = &a.hf_dir;
-    let opt = |p: &str| read(d.join(p)).ok();
-    let config = read(d.join("config.json"))?;
-    let weights = read(d.join("model.safetensors"))?;
-    let tokenizer = read(d.join("tokenizer.json"))?;
-    let (modules, sbert, tcfg) = (
-        opt("modules.json"),
-        opt("sentence_bert_config.json"),
-        opt("tokenizer_config.json"),
-    );
-    let (pool, dcfg, dw) = (
-        opt("1_Pooling/config.json"),
-        opt("2_Dense/config.json"),
-        opt("2_Dense/model.safetensors"),
-    );
-    let files = StFiles {
-        config: &config,
-        weights: &weights,
-        tokenizer_json: Some(&tokenizer),
-        modules_json: modules.as_deref(),
-        sentence_bert_config: sbert.as_deref(),
-        tokenizer_config: tcfg.as_deref(),
-        pooling_config: pool.as_deref(),
-        dense_config: dcfg.as_deref(),
-        dense_weights: dw.as_deref(),
-        name: name.as_deref(),
-        space: Some(&space),
-    };
+    let dir = StDir::read(&a.hf_dir)?;
+    if !dir.has_tokenizer() {
+        return Err(Error::Io(format!(
+            "{}: no tokenizer.json (needed to embed text)",
+            a.hf_dir.join("tokenizer.json").display()
+        )));
+    }
+    let files = dir.files(name.as_deref(), Some(&space));
     let bytes = convert_sentence_transformers(
         &files,
         &ConvertOptions {
