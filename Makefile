@@ -6,7 +6,7 @@ export CHROMEDRIVER ?= /usr/bin/chromedriver
 # Unit and integration tests share the machine's two cores with the browser layers.
 export RUST_BACKTRACE ?= 1
 
-.PHONY: help setup setup-demo wasm www demo test test-native test-wasm test-e2e test-npm test-py lint model bench clean package manifest
+.PHONY: help setup setup-demo wasm www demo test test-native test-wasm test-e2e test-npm test-py lint model model-multilingual bench clean package manifest
 
 help:
 	@echo "make demo   - install what is needed, build, serve the demo at http://127.0.0.1:$(PORT)"
@@ -14,6 +14,8 @@ help:
 	@echo "make wasm   - build the browser package into pkg/"
 	@echo "make package - the npm package: wasm + TypeScript layer -> npm-pack/clipsearch.tgz"
 	@echo "make lint   - cargo fmt --check and clippy -D warnings for native and wasm32"
+	@echo "make model  - (internet) download openai/clip-vit-base-patch32 and convert it to q8_0 GGUFs"
+	@echo "make model-multilingual - (internet, after make model) the multilingual query tower"
 
 setup:
 	scripts/setup.sh
@@ -36,6 +38,13 @@ model:
 	target/release/clipsearch download $(HF_REPO) -o $(MODEL_DIR)/$(notdir $(HF_REPO))
 	target/release/clipsearch convert $(MODEL_DIR)/$(notdir $(HF_REPO)) -o $(MODEL_DIR)/$(notdir $(HF_REPO))-q8_0.gguf --quant q8_0
 	target/release/clipsearch convert $(MODEL_DIR)/$(notdir $(HF_REPO)) -o $(MODEL_DIR)/$(notdir $(HF_REPO))-text-q8_0.gguf --quant q8_0 --tower text
+
+# The multilingual query tower aligned with the CLIP above (run `make model` first): 50+ languages.
+ST_REPO ?= sentence-transformers/clip-ViT-B-32-multilingual-v1
+model-multilingual:
+	cargo build --release --bin clipsearch
+	target/release/clipsearch download $(ST_REPO) -o $(MODEL_DIR)/$(notdir $(ST_REPO))
+	target/release/clipsearch convert $(MODEL_DIR)/$(notdir $(ST_REPO)) -o $(MODEL_DIR)/$(notdir $(ST_REPO))-q8_0.gguf --quant q8_0 --space $(MODEL_DIR)/$(notdir $(HF_REPO))-q8_0.gguf
 
 # models/manifest.json (size, sha256, model key of each models/*.gguf) for the npm loader.
 manifest:

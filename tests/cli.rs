@@ -967,9 +967,10 @@ fn export_and_import_round_trip_through_npy_qdrant_and_a_saved_collection() {
     assert_eq!(stderr_json(&o).last().unwrap()["error"], "ModelMismatch");
 }
 
-/// A static "Hub" on 127.0.0.1 serving `models/tiny-clip/*` at
-/// `/test-org/tiny-clip/resolve/main/<file>`, like huggingface.co's `resolve/main/` paths;
-/// records the paths asked for and any `Authorization` header.
+/// A static "Hub" on 127.0.0.1 serving `models/<name>/*` at
+/// `/test-org/<name>/resolve/main/<file>` for the committed `tiny-clip` and `tiny-multilingual`,
+/// like huggingface.co's `resolve/main/` paths; records the paths asked for and any
+/// `Authorization` header.
 fn static_hub() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
@@ -986,10 +987,11 @@ fn static_hub() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
                 .map(|l| format!(" [auth:{}]", l["authorization:".len()..].trim()))
                 .unwrap_or_default();
             seen2.lock().unwrap().push(format!("{path}{auth}"));
-            let file = path.strip_prefix("/test-org/tiny-clip/resolve/main/");
-            match file
-                .and_then(|f| std::fs::read(Path::new(ROOT).join("models/tiny-clip").join(f)).ok())
-            {
+            let file = ["tiny-clip", "tiny-multilingual"].iter().find_map(|name| {
+                let f = path.strip_prefix(&format!("/test-org/{name}/resolve/main/"))?;
+                (!f.contains("..")).then(|| Path::new(ROOT).join("models").join(name).join(f))
+            });
+            match file.and_then(|f| std::fs::read(f).ok()) {
                 Some(body) => respond(c, "200 OK", &body),
                 None => respond(c, "404 Not Found", b"Entry not found"),
             }
@@ -1074,6 +1076,66 @@ fn download_fetches_a_model_from_hf_endpoint_and_it_converts_to_the_committed_mo
     let a = ok(&["embed-text", "--model", gguf.to_str().unwrap(), "a dog"]);
     let b = ok(&["embed-text", "--model", &model(), "a dog"]);
     assert_eq!(text(&a.stdout), text(&b.stdout));
+}
+
+#[test]
+fn download_fetches_a_sentence_transformers_tower_with_its_modules_and_it_converts_with_space() {
+    let (hub, _) = static_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mclip");
+    let o = Command::new(BIN)
+        .args([
+            "download",
+            "test-org/tiny-multilingual",
+            "-o",
+            out.to_str().unwrap(),
+            "--endpoint",
+            &hub,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "modules.json",
+        "sentence_bert_config.json",
+        "1_Pooling/config.json",
+        "2_Dense/config.json",
+        "2_Dense/model.safetensors",
+    ] {
+        let want = std::fs::read(Path::new(ROOT).join("models/tiny-multilingual").join(f)).unwrap();
+        assert_eq!(
+            std::fs::read(out.join(f)).unwrap(),
+            want,
+            "{f} byte for byte"
+        );
+    }
+    let gguf = dir.path().join("mclip.gguf");
+    let c = ok(&[
+        "convert",
+        out.to_str().unwrap(),
+        "-o",
+        gguf.to_str().unwrap(),
+        "--quant",
+        "q8_0",
+        "--space",
+        &model(),
+    ]);
+    let summary: Value = serde_json::from_slice(&c.stdout).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
+            .unwrap();
+    let committed = manifest["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"] == "tiny-multilingual.gguf")
+        .unwrap();
+    assert_eq!(summary["model_key"], committed["modelKey"]);
+    assert_eq!(summary["space"], committed["space"]);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! `clipsearch download <REPO> -o <DIR> [--revision main]`: fetches a CLIP model repository's
-//! files from the Hugging Face Hub, ready for `clipsearch convert`.
+//! files (or a sentence-transformers text tower's, e.g.
+//! `sentence-transformers/clip-ViT-B-32-multilingual-v1`) from the Hugging Face Hub, ready for
+//! `clipsearch convert`.
 //!
 //! The Hub address is `--endpoint`, else the `HF_ENDPOINT` environment variable (as in
 //! `huggingface_hub`), else `https://huggingface.co`; files come from
@@ -17,16 +19,22 @@ use clipsearch::{Error, Result};
 
 /// Files a CLIP conversion needs.
 const REQUIRED: [&str; 2] = ["config.json", "model.safetensors"];
-/// Files fetched when the repository has them (tokenizer and preprocessing).
-const OPTIONAL: [&str; 5] = [
+/// Files fetched when the repository has them: tokenizer and preprocessing, and the modules of
+/// a sentence-transformers model (pooling, dense projection).
+const OPTIONAL: [&str; 10] = [
     "tokenizer.json",
     "preprocessor_config.json",
     "tokenizer_config.json",
     "vocab.json",
     "merges.txt",
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    "2_Dense/config.json",
+    "2_Dense/model.safetensors",
 ];
 
-/// Download a Hugging Face model repository's CLIP files.
+/// Download a Hugging Face model repository's CLIP (or sentence-transformers) files.
 #[derive(clap::Args)]
 pub struct Args {
     /// Repository id, e.g. `openai/clip-vit-base-patch32`.
@@ -106,7 +114,10 @@ pub fn run(a: Args) -> Result<()> {
             Err(Error::NotFound { .. }) if !required => {}
             Err(Error::NotFound { url }) => {
                 return Err(Error::NotFound {
-                    url: format!("{url} (is `{}` a CLIP model repository?)", a.repo),
+                    url: format!(
+                        "{url} (is `{}` a CLIP or sentence-transformers model repository?)",
+                        a.repo
+                    ),
                 })
             }
             Err(e) => return Err(e),
@@ -148,6 +159,9 @@ fn fetch(agent: &ureq::Agent, url: &str, token: Option<&str>, dest: &Path) -> Re
             .take(4096)
             .read_to_end(&mut prefix);
         classify_http(status, None, &prefix, url)?;
+    }
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io(format!("{}: {e}", dir.display())))?;
     }
     let part = dest.with_extension(format!(
         "{}.part",
