@@ -968,8 +968,10 @@ fn export_and_import_round_trip_through_npy_qdrant_and_a_saved_collection() {
 }
 
 /// A static "Hub" on 127.0.0.1 serving `models/<name>/*` at
-/// `/test-org/<name>/resolve/main/<file>` for the committed `tiny-clip` and `tiny-multilingual`,
-/// like huggingface.co's `resolve/main/` paths; records the paths asked for and any
+/// `/test-org/<name>/resolve/main/<file>` for the committed `tiny-clip` and `tiny-multilingual`
+/// (and `tiny-multilingual-pth`: the latter with `pytorch_model.bin` weights from
+/// `tests/fixtures/multilingual-pth/` instead of safetensors), like huggingface.co's
+/// `resolve/main/` paths; records the paths asked for and any
 /// `Authorization` header.
 fn static_hub() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -987,10 +989,29 @@ fn static_hub() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
                 .map(|l| format!(" [auth:{}]", l["authorization:".len()..].trim()))
                 .unwrap_or_default();
             seen2.lock().unwrap().push(format!("{path}{auth}"));
-            let file = ["tiny-clip", "tiny-multilingual"].iter().find_map(|name| {
-                let f = path.strip_prefix(&format!("/test-org/{name}/resolve/main/"))?;
-                (!f.contains("..")).then(|| Path::new(ROOT).join("models").join(name).join(f))
-            });
+            let file = ["tiny-clip", "tiny-multilingual", "tiny-multilingual-pth"]
+                .iter()
+                .find_map(|name| {
+                    let f = path.strip_prefix(&format!("/test-org/{name}/resolve/main/"))?;
+                    if f.contains("..") {
+                        return None;
+                    }
+                    if *name != "tiny-multilingual-pth" {
+                        return Some(Path::new(ROOT).join("models").join(name).join(f));
+                    }
+                    // An older sentence-transformers repository: PyTorch pickles only.
+                    if f.ends_with("pytorch_model.bin") {
+                        Some(
+                            Path::new(ROOT)
+                                .join("tests/fixtures/multilingual-pth")
+                                .join(f),
+                        )
+                    } else if f.ends_with(".safetensors") {
+                        None
+                    } else {
+                        Some(Path::new(ROOT).join("models/tiny-multilingual").join(f))
+                    }
+                });
             match file.and_then(|f| std::fs::read(f).ok()) {
                 Some(body) => respond(c, "200 OK", &body),
                 None => respond(c, "404 Not Found", b"Entry not found"),
@@ -1136,6 +1157,58 @@ fn download_fetches_a_sentence_transformers_tower_with_its_modules_and_it_conver
         .unwrap();
     assert_eq!(summary["model_key"], committed["modelKey"]);
     assert_eq!(summary["space"], committed["space"]);
+}
+
+#[test]
+fn a_repository_with_pytorch_model_bin_only_downloads_and_converts_to_the_same_model() {
+    let (hub, _) = static_hub();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("mclip");
+    let o = Command::new(BIN)
+        .args(["download", "test-org/tiny-multilingual-pth", "-o"])
+        .arg(&out)
+        .args(["--endpoint", &hub])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", text(&o.stderr));
+    assert!(out.join("pytorch_model.bin").is_file());
+    assert!(out.join("2_Dense/pytorch_model.bin").is_file());
+    assert!(!out.join("model.safetensors").exists());
+    let gguf = dir.path().join("mclip.gguf");
+    let c = ok(&[
+        "convert",
+        out.to_str().unwrap(),
+        "-o",
+        gguf.to_str().unwrap(),
+        "--space",
+        &model(),
+    ]);
+    let summary: Value = serde_json::from_slice(&c.stdout).unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
+            .unwrap();
+    let committed = manifest["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"] == "tiny-multilingual.gguf")
+        .unwrap();
+    // The key hashes the weights: the pickles hold exactly the safetensors' tensors.
+    assert_eq!(summary["model_key"], committed["modelKey"]);
+    // A corrupt pickle is a typed error naming the file, not a panic.
+    std::fs::write(out.join("pytorch_model.bin"), b"not a zip").unwrap();
+    let bad = Command::new(BIN)
+        .args(["convert"])
+        .arg(&out)
+        .args(["-o", gguf.to_str().unwrap(), "--space", &model()])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(3));
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains("InvalidModel") && err.contains("pytorch_model.bin"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -304,30 +304,60 @@ pub struct StDir {
     dense_weights: Option<Vec<u8>>,
 }
 
+/// `<dir>/<sub>/model.safetensors`, else `<dir>/<sub>/pytorch_model.bin` (a PyTorch pickle,
+/// read by candle) re-serialised as safetensors; `None` when neither exists.
+#[cfg(not(target_arch = "wasm32"))]
+fn read_st_weights(dir: &std::path::Path, sub: &str) -> Result<Option<Vec<u8>>> {
+    let d = dir.join(sub);
+    let st = d.join("model.safetensors");
+    if st.is_file() {
+        return std::fs::read(&st)
+            .map(Some)
+            .map_err(|e| Error::Io(format!("{}: {e}", st.display())));
+    }
+    let bin = d.join("pytorch_model.bin");
+    if !bin.is_file() {
+        return Ok(None);
+    }
+    let bad = |e: String| Error::InvalidModel(format!("{}: {e}", bin.display()));
+    let tensors = candle_core::pickle::read_all(&bin).map_err(|e| bad(e.to_string()))?;
+    safetensors::tensor::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 impl StDir {
-    /// Reads `config.json` and `model.safetensors` (required) and the optional files
+    /// Reads `config.json` and the weights (required; `model.safetensors`, else
+    /// `pytorch_model.bin` as older Hub repositories ship) and the optional files
     /// (`tokenizer.json`, `modules.json`, `sentence_bert_config.json`, `tokenizer_config.json`,
-    /// `1_Pooling/config.json`, `2_Dense/config.json`, `2_Dense/model.safetensors`) of `dir`.
+    /// `1_Pooling/config.json`, `2_Dense/config.json`, the Dense weights likewise) of `dir`.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file if a required one cannot be read.
+    /// [`Error::Io`] naming the file if a required one cannot be read; [`Error::InvalidModel`]
+    /// if a `pytorch_model.bin` cannot be parsed.
     pub fn read(dir: &std::path::Path) -> Result<Self> {
         let read = |p: &str| {
             let p = dir.join(p);
             std::fs::read(&p).map_err(|e| Error::Io(format!("{}: {e}", p.display())))
         };
         let opt = |p: &str| read(p).ok();
+        let weights = read_st_weights(dir, "")?.ok_or_else(|| {
+            Error::Io(format!(
+                "{}: neither model.safetensors nor pytorch_model.bin",
+                dir.display()
+            ))
+        })?;
         Ok(Self {
             config: read("config.json")?,
-            weights: read("model.safetensors")?,
+            weights,
             tokenizer_json: opt("tokenizer.json"),
             modules_json: opt("modules.json"),
             sentence_bert_config: opt("sentence_bert_config.json"),
             tokenizer_config: opt("tokenizer_config.json"),
             pooling_config: opt("1_Pooling/config.json"),
             dense_config: opt("2_Dense/config.json"),
-            dense_weights: opt("2_Dense/model.safetensors"),
+            dense_weights: read_st_weights(dir, "2_Dense")?,
         })
     }
 

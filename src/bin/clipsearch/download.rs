@@ -17,11 +17,12 @@ use std::time::Duration;
 use clipsearch::ingest::classify_http;
 use clipsearch::{Error, Result};
 
-/// Files a CLIP conversion needs.
-const REQUIRED: [&str; 2] = ["config.json", "model.safetensors"];
+/// Weights: the first of these the repository has (older sentence-transformers repositories
+/// ship only the PyTorch pickle, which `convert` reads too).
+const WEIGHTS: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 /// Files fetched when the repository has them: tokenizer and preprocessing, and the modules of
 /// a sentence-transformers model (pooling, dense projection).
-const OPTIONAL: [&str; 10] = [
+const OPTIONAL: [&str; 9] = [
     "tokenizer.json",
     "preprocessor_config.json",
     "tokenizer_config.json",
@@ -31,7 +32,6 @@ const OPTIONAL: [&str; 10] = [
     "sentence_bert_config.json",
     "1_Pooling/config.json",
     "2_Dense/config.json",
-    "2_Dense/model.safetensors",
 ];
 
 /// Download a Hugging Face model repository's CLIP (or sentence-transformers) files.
@@ -96,12 +96,9 @@ pub fn run(a: Args) -> Result<()> {
         .http_status_as_error(false)
         .build()
         .into();
-    let mut got = Vec::new();
-    for (file, required) in REQUIRED
-        .iter()
-        .map(|f| (f, true))
-        .chain(OPTIONAL.iter().map(|f| (f, false)))
-    {
+    let mut got: Vec<String> = Vec::new();
+    // Ok(true) when fetched, Ok(false) when the repository does not have it.
+    let get = |got: &mut Vec<String>, file: &str| -> Result<bool> {
         let url = format!("{endpoint}/{}/resolve/{}/{file}", a.repo, a.revision);
         match fetch(&agent, &url, token.as_deref(), &a.output.join(file)) {
             Ok(bytes) => {
@@ -109,22 +106,45 @@ pub fn run(a: Args) -> Result<()> {
                     "{}",
                     serde_json::json!({ "file": file, "bytes": bytes, "url": url })
                 );
-                got.push(*file);
+                got.push(file.to_string());
+                Ok(true)
             }
-            Err(Error::NotFound { .. }) if !required => {}
-            Err(Error::NotFound { url }) => {
-                return Err(Error::NotFound {
-                    url: format!(
-                        "{url} (is `{}` a CLIP or sentence-transformers model repository?)",
-                        a.repo
-                    ),
-                })
-            }
-            Err(e) => return Err(e),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    let not_a_model = |file: &str| Error::NotFound {
+        url: format!(
+            "{endpoint}/{}/resolve/{}/{file} (is `{}` a CLIP or sentence-transformers model \
+             repository?)",
+            a.repo, a.revision, a.repo
+        ),
+    };
+    if !get(&mut got, "config.json")? {
+        return Err(not_a_model("config.json"));
+    }
+    let mut has_weights = false;
+    for w in WEIGHTS {
+        if get(&mut got, w)? {
+            has_weights = true;
+            break;
         }
     }
-    let has_tokenizer = got.contains(&"tokenizer.json")
-        || (got.contains(&"vocab.json") && got.contains(&"merges.txt"));
+    if !has_weights {
+        return Err(not_a_model(WEIGHTS[0]));
+    }
+    for file in OPTIONAL {
+        get(&mut got, file)?;
+    }
+    if got.iter().any(|f| f == "2_Dense/config.json") {
+        for w in WEIGHTS {
+            if get(&mut got, &format!("2_Dense/{w}"))? {
+                break;
+            }
+        }
+    }
+    let has = |f: &str| got.iter().any(|g| g == f);
+    let has_tokenizer = has("tokenizer.json") || (has("vocab.json") && has("merges.txt"));
     if !has_tokenizer {
         eprintln!(
             "note: {} has no tokenizer (tokenizer.json, or vocab.json + merges.txt): only the \
