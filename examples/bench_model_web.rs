@@ -93,8 +93,11 @@ fn run() {
     }
 }
 
+// In a dedicated worker, where the package runs the model: generating and converting the
+// random ViT-B/32 is one synchronous call of tens of seconds on a loaded machine, which would
+// stall the page the test runner polls (chromedriver gives up after 30 s).
 #[cfg(target_arch = "wasm32")]
-wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen_test::wasm_bindgen_test]
