@@ -12,7 +12,7 @@ Every figure with the command that produced it, assembled from `benches/RESULTS-
 with concurrent builds by other agents (the load is given in each section). Ratios measured in
 the same run (ours vs. a peer) are meaningful; absolute times are upper bounds.
 
-## Browser package size (`make wasm`: release, LTO, +simd128; printed by `scripts/build-wasm.sh`)
+## Browser package size (`make wasm`: release, LTO; the simd128 and the relaxed-SIMD module, each downloaded alone; printed by `scripts/build-wasm.sh`)
 """
 
 
