@@ -25,6 +25,20 @@ fn model() -> String {
     format!("{ROOT}/models/tiny-clip.gguf")
 }
 
+/// The entry of `models/manifest.json` describing the committed model file `file`.
+fn manifest_entry(file: &str) -> Value {
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
+            .unwrap();
+    let entry = manifest["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["file"] == file)
+        .cloned();
+    entry.unwrap_or_else(|| panic!("{file} is listed in models/manifest.json"))
+}
+
 fn fixture(rel: &str) -> PathBuf {
     Path::new(ROOT).join("tests/fixtures").join(rel)
 }
@@ -1083,15 +1097,7 @@ fn download_fetches_a_model_from_hf_endpoint_and_it_converts_to_the_committed_mo
         "q8_0",
     ]);
     let summary: Value = serde_json::from_slice(&c.stdout).unwrap();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
-            .unwrap();
-    let tiny = manifest["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["file"] == "tiny-clip.gguf")
-        .unwrap();
+    let tiny = manifest_entry("tiny-clip.gguf");
     assert_eq!(summary["model_key"], tiny["modelKey"]);
     // ... and embeds like it.
     let a = ok(&["embed-text", "--model", gguf.to_str().unwrap(), "a dog"]);
@@ -1146,15 +1152,7 @@ fn download_fetches_a_sentence_transformers_tower_with_its_modules_and_it_conver
         &model(),
     ]);
     let summary: Value = serde_json::from_slice(&c.stdout).unwrap();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
-            .unwrap();
-    let committed = manifest["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["file"] == "tiny-multilingual.gguf")
-        .unwrap();
+    let committed = manifest_entry("tiny-multilingual.gguf");
     assert_eq!(summary["model_key"], committed["modelKey"]);
     assert_eq!(summary["space"], committed["space"]);
 }
@@ -1184,15 +1182,7 @@ fn a_repository_with_pytorch_model_bin_only_downloads_and_converts_to_the_same_m
         &model(),
     ]);
     let summary: Value = serde_json::from_slice(&c.stdout).unwrap();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(format!("{ROOT}/models/manifest.json")).unwrap())
-            .unwrap();
-    let committed = manifest["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| m["file"] == "tiny-multilingual.gguf")
-        .unwrap();
+    let committed = manifest_entry("tiny-multilingual.gguf");
     // The key hashes the weights: the pickles hold exactly the safetensors' tensors.
     assert_eq!(summary["model_key"], committed["modelKey"]);
     // A corrupt pickle is a typed error naming the file, not a panic.
