@@ -39,6 +39,25 @@ fn load_i32(s: &[i32], off: usize) -> v128 {
     unsafe { v128_load(v.as_ptr() as *const v128) }
 }
 
+/// `a * b + c` on `f32x4`: one fused `f32x4.relaxed_madd` in the relaxed-SIMD module (an FMA on
+/// x64 with FMA3, multiply then add elsewhere; the engine decides, which is within the kernel's
+/// tolerance), multiply then add in the simd128 module.
+#[inline(always)]
+fn madd(a: v128, b: v128, c: v128) -> v128 {
+    #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
+    {
+        // SAFETY: compiled only into the relaxed-SIMD module (see `tile`).
+        #[allow(unused_unsafe)]
+        unsafe {
+            f32x4_relaxed_madd(a, b, c)
+        }
+    }
+    #[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
+    {
+        f32x4_add(f32x4_mul(a, b), c)
+    }
+}
+
 /// One (tile, group) of relaxed-SIMD work for 2 activation rows (`half` 0: rows 0-1, 1: rows
 /// 2-3) by the 4 weight columns: 8 `i32x4` accumulators (lane `j` = block `j` of the group),
 /// starting from the weights' `-64 * sum(q)` corrections.
@@ -132,13 +151,14 @@ fn tile_2x4_halves(
                 .get(g * NR * GROUP_BLOCKS..(g + 1) * NR * GROUP_BLOCKS)
                 .unwrap_or(&[]);
             let iacc = group(x, w, corr, half);
+            // Each scale vector is loaded once per group (not once per output).
+            let dw: [v128; NR] =
+                core::array::from_fn(|c| load_f32(ws, (g * NR + c) * GROUP_BLOCKS));
             for rr in 0..2 {
                 let dx = load_f32(xs, (g * MR + half * 2 + rr) * GROUP_BLOCKS);
                 for c in 0..NR {
-                    let dw = load_f32(ws, (g * NR + c) * GROUP_BLOCKS);
                     let i = rr * NR + c;
-                    let s = f32x4_mul(dx, dw);
-                    facc[i] = f32x4_add(facc[i], f32x4_mul(f32x4_convert_i32x4(iacc[i]), s));
+                    facc[i] = madd(f32x4_convert_i32x4(iacc[i]), f32x4_mul(dx, dw[c]), facc[i]);
                 }
             }
         }
