@@ -14,6 +14,7 @@
 //! ```
 //! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
 //! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
+//! `--keep-pruned-from N`,
 //! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
 //! `float32 [n + queries, dim]` for `benches/bench_hnswlib.py`).
 
@@ -154,12 +155,16 @@ fn run(args: &[String]) {
     if let Some(h) = get("--heuristic") {
         policy.heuristic = h == "true";
     }
+    if let Some(v) = get("--keep-pruned-from") {
+        policy.keep_pruned_from = v.parse().expect("--keep-pruned-from N");
+    }
     say(&format!(
         "n={n} dim={dim} queries={nq} clusters={clusters} spread={spread} seed={seed} k={k} \
-         ef_construction={} ef_search={} heuristic={} threads={}",
+         ef_construction={} ef_search={} heuristic={} keep_pruned_from={} threads={}",
         policy.ef_construction,
         policy.ef_search,
         policy.heuristic,
+        policy.keep_pruned_from,
         std::thread::available_parallelism().map_or(1, |x| x.get())
     ));
 

@@ -66,10 +66,18 @@ pub struct IndexPolicy {
     /// Use instant-distance's neighbour-selection heuristic (better graphs on clustered data,
     /// slower builds).
     pub heuristic: bool,
+    /// Graphs of at least this many items are built with the heuristic's `keep_pruned` (each
+    /// node's neighbour list is filled back up to 64 links with the candidates the heuristic
+    /// pruned); smaller graphs keep only the heuristic's picks, which builds several times
+    /// faster at a small cost in recall (measured in `benches/RESULTS-index.md`).
+    pub keep_pruned_from: usize,
     /// Seed of the layer assignment (builds are otherwise non-deterministic only through thread
     /// scheduling; saved graphs are loaded as they were).
     pub seed: u64,
 }
+
+/// Default [`IndexPolicy::keep_pruned_from`].
+pub const KEEP_PRUNED_FROM: usize = 30_000;
 
 impl Default for IndexPolicy {
     fn default() -> Self {
@@ -85,6 +93,7 @@ impl Default for IndexPolicy {
             ef_construction: 48,
             ef_search: 96,
             heuristic: true,
+            keep_pruned_from: KEEP_PRUNED_FROM,
             seed: 0x5eed_c11b,
         }
     }
@@ -589,8 +598,8 @@ impl Collection {
     }
 
     /// Rebuilds the HNSW graph over all live items (or drops it below `min_index_size`), clearing
-    /// the tail and tombstones. Takes seconds for 100k items: in the browser, run it in the
-    /// worker between batches.
+    /// the tail and tombstones. In Chromium it takes about 2 s for 10k items and minutes for
+    /// 100k: in the browser, run it in the worker between batches.
     pub fn rebuild(&mut self) {
         self.graph = None;
         for s in &mut self.slots {
@@ -611,7 +620,10 @@ impl Collection {
             .ef_construction(p.ef_construction)
             .ef_search(p.ef_search)
             .seed(p.seed)
-            .select_heuristic(p.heuristic.then(instant_distance::Heuristic::default));
+            .select_heuristic(p.heuristic.then_some(instant_distance::Heuristic {
+                extend_candidates: false,
+                keep_pruned: points.len() >= p.keep_pruned_from,
+            }));
         let (hnsw, pids) = builder.build_hnsw(points);
         let mut slot_of = vec![NONE; pids.len()];
         for (s, pid) in pids.iter().enumerate() {

@@ -32,7 +32,7 @@ pub mod simd;
 
 pub use collection::{
     Collection, Example, IndexPolicy, IndexStats, ItemRef, Recommend, SearchHit, SearchOptions,
-    Upserted,
+    Upserted, KEEP_PRUNED_FROM,
 };
 pub use filter::{Condition, Filter};
 pub use persist::{FORMAT_VERSION, MAGIC};
