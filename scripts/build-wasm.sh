@@ -11,6 +11,7 @@
 # (hashes of the crate's features and flags) differ; the script checks nothing else differs.
 # The relaxed build has its own CARGO_TARGET_DIR (<target>/relaxed): its RUSTFLAGS differ, and
 # sharing a directory would make each build invalidate the other.
+# Both variants build at once (cargo, then wasm-opt): each phase is mostly single-threaded.
 # Prints raw and gzip sizes at each stage.
 #   WASM_OPT=0 scripts/build-wasm.sh   # skip wasm-opt (faster iteration)
 #   WASM_VARIANTS=simd128 scripts/build-wasm.sh   # one module only (default: "simd128 relaxed")
@@ -22,19 +23,25 @@ size() { printf '%-36s %9d bytes raw, %9d bytes gzip -9\n' "$1" "$(stat -c %s "$
 # .cargo/config.toml's rustflags for wasm32, which RUSTFLAGS would replace entirely.
 base_flags='--cfg getrandom_backend="wasm_js"'
 
-# build <variant> <out-name> <target-dir> <rustflags or empty> <cargo args...>
-build() {
-  local variant=$1 name=$2 tdir=$3 flags=$4
-  shift 4
+# cargo_build <variant> <target-dir> <rustflags or empty> <cargo args...>
+cargo_build() {
+  local variant=$1 tdir=$2 flags=$3
+  shift 3
   local t0=$SECONDS
   if [ -n "$flags" ]; then
     RUSTFLAGS="$flags" CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
   else
     CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
   fi
-  echo "[$variant] cargo build: $((SECONDS - t0)) s"
+  echo "cargo build: $((SECONDS - t0)) s"
+  size "cargo output" "$tdir/wasm32-unknown-unknown/release/clipsearch.wasm"
+}
+
+# bindgen <variant> <out-name> <target-dir>: wasm-bindgen into pkg/, unless pkg/ was already
+# built from this exact module; leaves pkg/.pending-<variant> when the module still needs wasm-opt.
+bindgen() {
+  local variant=$1 name=$2 tdir=$3
   local raw=$tdir/wasm32-unknown-unknown/release/clipsearch.wasm
-  size "[$variant] cargo output" "$raw"
   # Skip wasm-bindgen and wasm-opt (minutes) when pkg/ was already built from this exact module.
   local stamp="$out/.built-from-$variant"
   local want
@@ -62,27 +69,59 @@ build() {
   mv "$tmp/${name}_bg.wasm" "$out/${name}_bg.wasm"
   rm -rf "$tmp"
   size "[$variant] after wasm-bindgen" "$out/${name}_bg.wasm"
+  echo "$want" >"$out/.pending-$variant"
+}
+
+# optimize <variant> <out-name>: wasm-opt -O3, then the stamp.
+optimize() {
+  local variant=$1 name=$2
   if [ "${WASM_OPT:-1}" != 0 ]; then
-    t0=$SECONDS
+    local t0=$SECONDS
     node_modules/.bin/wasm-opt -O3 \
       --enable-simd --enable-relaxed-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
       --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
       "$out/${name}_bg.wasm" -o "$out/${name}_bg.opt.wasm"
     mv "$out/${name}_bg.opt.wasm" "$out/${name}_bg.wasm"
-    size "[$variant] after wasm-opt -O3" "$out/${name}_bg.wasm"
-    echo "[$variant] wasm-opt: $((SECONDS - t0)) s"
+    size "after wasm-opt -O3" "$out/${name}_bg.wasm"
+    echo "wasm-opt: $((SECONDS - t0)) s"
   fi
-  echo "$want" >"$stamp"
+  mv "$out/.pending-$variant" "$out/.built-from-$variant"
 }
 
-rm -f "$out/.built-from" # stamp of the single-module layout
-for v in ${WASM_VARIANTS:-simd128 relaxed}; do
-  case $v in
-    simd128) build simd128 clipsearch "$target" "" ;;
+# Runs "$@" for each variant at once (their cargo and wasm-opt phases are mostly single-threaded:
+# fat LTO with one codegen unit), output prefixed with [variant]; fails if any failed.
+each_parallel() {
+  local step=$1 pids=() v
+  for v in $variants; do
+    (set -o pipefail; "$step" "$v" 2>&1 | sed -u "s/^/[$v] /") &
+    pids+=($!)
+  done
+  local failed=0 p
+  for p in "${pids[@]}"; do wait "$p" || failed=1; done
+  [ "$failed" = 0 ]
+}
+
+variants=${WASM_VARIANTS:-simd128 relaxed}
+for v in $variants; do
+  case $v in simd128 | relaxed) ;; *) echo "unknown variant $v (simd128 or relaxed)" >&2 && exit 2 ;; esac
+done
+name_of() { if [ "$1" = simd128 ]; then echo clipsearch; else echo "clipsearch_$1"; fi; }
+tdir_of() { if [ "$1" = simd128 ]; then echo "$target"; else echo "$target/$1"; fi; }
+cargo_step() {
+  case $1 in
+    simd128) cargo_build simd128 "$target" "" ;;
     relaxed)
-      build relaxed clipsearch_relaxed "$target/relaxed" \
+      cargo_build relaxed "$target/relaxed" \
         "-C target-feature=+simd128,+relaxed-simd $base_flags" --features relaxed-simd
       ;;
-    *) echo "unknown variant $v (simd128 or relaxed)" >&2 && exit 2 ;;
   esac
+}
+opt_step() { if [ -f "$out/.pending-$1" ]; then optimize "$1" "$(name_of "$1")"; fi; }
+
+rm -f "$out/.built-from" "$out"/.pending-* # stamp of the single-module layout; stale pendings
+each_parallel cargo_step
+# Sequential and quick: the relaxed glue is checked against the simd128 one.
+for v in $variants; do
+  bindgen "$v" "$(name_of "$v")" "$(tdir_of "$v")"
 done
+each_parallel opt_step
