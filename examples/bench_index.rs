@@ -14,7 +14,8 @@
 //! ```
 //! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
 //! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
-//! `--keep-pruned-from N`,
+//! `--keep-pruned-from N`, `--runs 0` (only the exact scans: plain `f32` and with int8 scan
+//! codes, `IndexPolicy::quantized_scan`),
 //! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
 //! `float32 [n + queries, dim]` for `benches/bench_hnswlib.py`).
 
@@ -185,34 +186,64 @@ fn run(args: &[String]) {
         quantization: "f32".into(),
     };
 
-    // Exact reference (and exact-scan timing): a collection with no graph.
-    let mut exact = Collection::with_policy(
-        space.clone(),
-        IndexPolicy {
-            min_index_size: usize::MAX,
-            ..IndexPolicy::default()
-        },
-    )
-    .unwrap();
-    for (i, v) in base.iter().enumerate() {
-        exact
-            .upsert(Item {
+    // Exact reference (and exact-scan timing): a collection with no graph, scanned in f32, then
+    // the same with int8 scan codes (whose results must be identical).
+    let exact_only = |quantized_scan: bool| {
+        let before = LIVE.load(Ordering::Relaxed);
+        let mut c = Collection::with_policy(
+            space.clone(),
+            IndexPolicy {
+                min_index_size: usize::MAX,
+                quantized_scan,
+                ..IndexPolicy::default()
+            },
+        )
+        .unwrap();
+        for (i, v) in base.iter().enumerate() {
+            c.upsert(Item {
                 id: format!("{i:07}"),
                 embedding: v.clone(),
                 metadata: Metadata::new(),
             })
             .unwrap();
-    }
+        }
+        let bytes = (LIVE.load(Ordering::Relaxed) - before) as f64 / n as f64;
+        (c, bytes)
+    };
     let opts = SearchOptions::top(k);
+    let (exact, exact_bytes) = exact_only(false);
     let mut exact_ms = Vec::new();
     let mut truth = Vec::new();
+    let mut truth_hits = Vec::new();
     for q in queries {
         let t = now_ms();
         let hits = exact.search(q, &opts).unwrap();
         exact_ms.push(now_ms() - t);
-        truth.push(hits.into_iter().map(|h| h.id).collect::<Vec<_>>());
+        truth.push(hits.iter().map(|h| h.id.clone()).collect::<Vec<_>>());
+        truth_hits.push(hits);
     }
     drop(exact);
+    let (coded, coded_bytes) = exact_only(true);
+    let mut coded_ms = Vec::new();
+    let mut differ = 0;
+    for (q, want) in queries.iter().zip(&truth_hits) {
+        let t = now_ms();
+        let hits = coded.search(q, &opts).unwrap();
+        coded_ms.push(now_ms() - t);
+        differ += usize::from(&hits != want);
+    }
+    drop(coded);
+    say(&format!(
+        "exact scan n={n}: f32 p50 {:.3} ms p99 {:.3} ms, {exact_bytes:.0} bytes/item | int8 codes \
+         p50 {:.3} ms p99 {:.3} ms, {coded_bytes:.0} bytes/item, {differ} of {nq} results differ",
+        pct(&mut exact_ms.clone(), 0.5),
+        pct(&mut exact_ms.clone(), 0.99),
+        pct(&mut coded_ms.clone(), 0.5),
+        pct(&mut coded_ms, 0.99),
+    ));
+    if runs == 0 {
+        return;
+    }
 
     let mut builds = Vec::new();
     let mut p50s = Vec::new();

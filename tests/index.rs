@@ -683,3 +683,101 @@ fn nothing_in_the_options_is_silently_ignored() {
     assert_eq!(o.min_score, Some(0.5));
     assert!(Collection::new(space(0)).is_err());
 }
+
+#[test]
+fn quantized_scan_returns_exactly_the_plain_scan_results() {
+    // Same items, same operations, with and without int8 scan codes: every search must agree
+    // to the bit (ids, order, scores), through upserts, removals, compaction, a graph with a
+    // tail, filters, thresholds, exclusions, recommendations and a save/load round trip.
+    let seed = 21;
+    println!("seed {seed}");
+    let dim = 48;
+    let items = clustered(seed, 3000, dim, 12);
+    let plain = IndexPolicy {
+        min_index_size: usize::MAX,
+        ..IndexPolicy::default()
+    };
+    let coded = IndexPolicy {
+        quantized_scan: true,
+        ..plain.clone()
+    };
+    let mut a = collection(&items[..2000], dim, plain.clone(), false);
+    let mut b = collection(&items[..2000], dim, coded.clone(), false);
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let check = |a: &Collection, b: &Collection, rng: &mut SmallRng, stage: &str| {
+        let bits = |h: &[SearchHit]| {
+            h.iter()
+                .map(|x| (x.id.clone(), x.score.to_bits()))
+                .collect::<Vec<_>>()
+        };
+        for q in items.iter().step_by(97) {
+            let k = [1, 10, 50, 2500][rng.gen_range(0..4)];
+            let opts = SearchOptions {
+                k,
+                min_score: rng.gen_bool(0.3).then(|| rng.gen_range(-0.2..0.6)),
+                filter: rng.gen_bool(0.4).then(|| random_filter(rng)),
+            };
+            let (x, y) = (
+                a.search(&q.embedding, &opts).unwrap(),
+                b.search(&q.embedding, &opts).unwrap(),
+            );
+            assert_eq!(bits(&x), bits(&y), "{stage}, k {k}");
+            let want = brute_force(a, &q.embedding, &opts, &[]);
+            assert_eq!(pairs(&y), want, "{stage}, k {k}");
+        }
+        let id = &a.iter().nth(17).unwrap().id.to_string();
+        assert_eq!(
+            bits(&a.search_by_id(id, &SearchOptions::top(10)).unwrap()),
+            bits(&b.search_by_id(id, &SearchOptions::top(10)).unwrap())
+        );
+        let rec = Recommend {
+            positive: vec![Example::Id(id.clone())],
+            negative: vec![Example::Vector(items[5].embedding.clone())],
+        };
+        assert_eq!(
+            bits(&a.recommend(&rec, &SearchOptions::top(10)).unwrap()),
+            bits(&b.recommend(&rec, &SearchOptions::top(10)).unwrap()),
+            "{stage}"
+        );
+    };
+    check(&a, &b, &mut rng, "exact only");
+    // Replacements, removals (enough to compact), additions.
+    for c in [&mut a, &mut b] {
+        for it in &items[2000..2300] {
+            c.upsert(it.clone()).unwrap();
+        }
+        let mut moved = items[10].clone();
+        moved.embedding = items[2900].embedding.clone();
+        assert_eq!(c.upsert(moved).unwrap(), Upserted::Replaced);
+        let gone: Vec<&str> = items[100..1500].iter().map(|i| i.id.as_str()).collect();
+        c.remove(&gone);
+    }
+    check(&a, &b, &mut rng, "after upserts and removals");
+    // A graph plus a tail: tail scans and filtered fallbacks use the codes.
+    for (c, p) in [(&mut a, &plain), (&mut b, &coded)] {
+        c.set_policy(IndexPolicy {
+            min_index_size: 100,
+            min_tail: 100,
+            ..p.clone()
+        })
+        .unwrap();
+        c.rebuild();
+        for it in &items[2300..] {
+            c.upsert(it.clone()).unwrap();
+        }
+        c.remove(&[items[2400].id.as_str(), items[1600].id.as_str()]);
+    }
+    assert!(b.stats().tail > 500 && b.stats().indexed > 500);
+    check(&a, &b, &mut rng, "graph and tail");
+    let back = Collection::from_bytes(&b.to_bytes().unwrap()).unwrap();
+    assert!(back.policy().quantized_scan);
+    check(&a, &back, &mut rng, "saved and loaded");
+    // Turning the codes off and on again changes nothing either.
+    let mut p = b.policy().clone();
+    p.quantized_scan = false;
+    b.set_policy(p.clone()).unwrap();
+    check(&a, &b, &mut rng, "codes dropped");
+    p.quantized_scan = true;
+    b.set_policy(p).unwrap();
+    check(&a, &b, &mut rng, "codes rebuilt");
+}

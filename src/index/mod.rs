@@ -24,6 +24,7 @@
 //! assert_eq!(hits[0].id, "new");
 //! ```
 
+mod codes;
 mod collection;
 pub mod filter;
 mod ids;

@@ -241,14 +241,17 @@ impl Collection {
             slot_of,
             ef_search,
         });
-        Ok(Collection {
+        let mut c = Collection {
             space: head.space,
             policy: head.policy,
             slots,
             by_id,
             tail,
             graph,
-        })
+            codes: None,
+        };
+        c.sync_codes();
+        Ok(c)
     }
 }
 
