@@ -629,10 +629,17 @@ fn corrupt_truncated_or_unknown_version_bytes_are_invalid_data() {
     for cut in [10, 52, 60, bytes.len() / 2, bytes.len() - 1] {
         assert_eq!(code(&bytes[..cut]), "InvalidData", "truncated at {cut}");
     }
+    for version in [0u8, 3, 200] {
+        let mut v = bytes.clone();
+        v[8] = version;
+        let e = Collection::from_bytes(&v).unwrap_err();
+        assert_eq!(e.code(), "InvalidData");
+        assert!(e.to_string().contains(&format!("version {version}")), "{e}");
+    }
+    // A version 2 payload under a version 1 header fits neither version 1 layout.
     let mut v = bytes.clone();
-    v[8] = 2;
-    let e = Collection::from_bytes(&v).unwrap_err();
-    assert!(e.to_string().contains("version 2"), "{e}");
+    v[8] = 1;
+    assert_eq!(code(&v), "InvalidData");
     let seed = 14;
     println!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
@@ -682,6 +689,85 @@ fn nothing_in_the_options_is_silently_ignored() {
     assert_eq!(o.k, 3);
     assert_eq!(o.min_score, Some(0.5));
     assert!(Collection::new(space(0)).is_err());
+}
+
+/// The items `tests/fixtures/collections/make.rs` saved: 8 upserted, `img3` removed, graph over
+/// the first 6.
+fn fixture_items() -> Vec<Item> {
+    (0..8)
+        .filter(|&i| i != 3)
+        .map(|i| {
+            let f = i as f32;
+            let mut m = Metadata::new();
+            m.insert("n".into(), json!(i));
+            m.insert("tag".into(), json!(if i % 2 == 0 { "even" } else { "odd" }));
+            Item {
+                id: format!("s3://bucket/img{i}.jpg"),
+                embedding: clipsearch::index::normalized(&[
+                    1.0 + f,
+                    (f * 0.7).sin(),
+                    (f * 1.3).cos(),
+                    0.25 * f,
+                ])
+                .unwrap(),
+                metadata: m,
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn collections_saved_by_earlier_releases_still_load() {
+    // Format version 1 had two layouts (the policy gained `keep_pruned_from` on 2026-12-02
+    // without a version change): files written by both releases must load, nothing lost.
+    for (file, keep_pruned_from) in [
+        (
+            "v1-before-keep-pruned.clipscol",
+            IndexPolicy::default().keep_pruned_from,
+        ),
+        ("v1-keep-pruned.clipscol", 12_345),
+    ] {
+        let path = format!(
+            "{}/tests/fixtures/collections/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+        let c = Collection::from_bytes(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(c.space().model_key, "fixture-key");
+        assert_eq!(c.space().dim, 4);
+        assert_eq!(c.policy().min_index_size, 1, "{file}");
+        assert_eq!(c.policy().keep_pruned_from, keep_pruned_from, "{file}");
+        let stats = c.stats();
+        assert_eq!(
+            (stats.live, stats.indexed, stats.tail, stats.tombstones),
+            (7, 5, 2, 1)
+        );
+        let want = fixture_items();
+        let got: Vec<Item> = c.iter().map(|r| r.to_item()).collect();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g.id, w.id);
+            assert_eq!(g.metadata, w.metadata);
+            let cos: f32 = g
+                .embedding
+                .iter()
+                .zip(&w.embedding)
+                .map(|(a, b)| a * b)
+                .sum();
+            assert!(cos > 0.999_999, "{file} {}: {cos}", g.id);
+        }
+        let hits = c
+            .search(&want[4].embedding, &SearchOptions::top(3))
+            .unwrap();
+        assert_eq!(hits[0].id, want[4].id, "{file}");
+        // Saved again, it is version 2 and round-trips exactly.
+        let again = c.to_bytes().unwrap();
+        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 2);
+        let back = Collection::from_bytes(&again).unwrap();
+        assert_eq!(back.policy(), c.policy());
+        assert!(back.iter().eq(c.iter()));
+    }
 }
 
 #[test]

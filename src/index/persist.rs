@@ -1,19 +1,26 @@
 //! Saving a [`Collection`] to bytes and loading it back.
 //!
-//! Layout (version 1), all integers little-endian:
+//! Layout (version 2), all integers little-endian:
 //!
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `CLIPSCOL` |
-//! | 4 | format version (`u32`, currently 1) |
+//! | 4 | format version (`u32`, currently 2) |
 //! | 8 | payload length (`u64`) |
 //! | 32 | SHA-256 of the payload |
 //! | n | payload |
 //!
 //! The payload is two [postcard](https://docs.rs/postcard) sections: the head (length-prefixed:
-//! space info, policy, live items in insertion order with ids, metadata as JSON text, and either
-//! their `f32` vector or their graph point) and, if a graph exists, instant-distance's own serde
-//! form of the `Hnsw` (its points hold the indexed vectors, so each vector is stored once).
+//! space info, the policy as JSON text, live items in insertion order with ids, metadata as JSON
+//! text, and either their `f32` vector or their graph point) and, if a graph exists,
+//! instant-distance's own serde form of the `Hnsw` (its points hold the indexed vectors, so each
+//! vector is stored once).
+//!
+//! Version 2 stores the policy as JSON text because postcard is not self-describing: version 1
+//! stored it as postcard fields, so adding a policy field changed the layout without changing
+//! the version. Both version 1 layouts are still read (the one before `keep_pruned_from`
+//! existed, and the one with it; see `tests/fixtures/collections/`), and a policy field added
+//! later takes its default when an older file is loaded.
 //!
 //! Loading checks the magic, version, length and checksum, then checks the graph's structure
 //! (every neighbour id in range, layer sizes consistent) before handing it to instant-distance,
@@ -33,17 +40,117 @@ use crate::{Error, Metadata, Result, SpaceInfo};
 
 /// The first eight bytes of a saved collection.
 pub const MAGIC: &[u8; 8] = b"CLIPSCOL";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes. It also reads version 1.
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER: usize = 8 + 4 + 8 + 32;
 
+/// The head section; `P` is how the policy is stored: JSON text in version 2, postcard fields
+/// (one of the [`PolicyV1`] layouts) in version 1.
 #[derive(Serialize, Deserialize)]
-struct Head {
+struct Head<P> {
     space: SpaceInfo,
-    policy: IndexPolicy,
+    policy: P,
     items: Vec<SavedItem>,
     /// `(ef_search, points)` of the graph section, if any.
     graph: Option<(usize, u32)>,
+}
+
+/// `IndexPolicy` as version 1 wrote it until 2026-12-02 (postcard, fields in this order).
+#[derive(Deserialize)]
+struct PolicyV1 {
+    min_index_size: usize,
+    max_tail_fraction: f32,
+    min_tail: usize,
+    max_tombstone_fraction: f32,
+    ef_construction: usize,
+    ef_search: usize,
+    heuristic: bool,
+    seed: u64,
+}
+
+/// `IndexPolicy` as version 1 wrote it from 2026-12-02, when `keep_pruned_from` was added.
+#[derive(Deserialize)]
+struct PolicyV1KeepPruned {
+    min_index_size: usize,
+    max_tail_fraction: f32,
+    min_tail: usize,
+    max_tombstone_fraction: f32,
+    ef_construction: usize,
+    ef_search: usize,
+    heuristic: bool,
+    keep_pruned_from: usize,
+    seed: u64,
+}
+
+impl From<PolicyV1> for IndexPolicy {
+    fn from(p: PolicyV1) -> Self {
+        IndexPolicy {
+            min_index_size: p.min_index_size,
+            max_tail_fraction: p.max_tail_fraction,
+            min_tail: p.min_tail,
+            max_tombstone_fraction: p.max_tombstone_fraction,
+            ef_construction: p.ef_construction,
+            ef_search: p.ef_search,
+            heuristic: p.heuristic,
+            seed: p.seed,
+            ..IndexPolicy::default()
+        }
+    }
+}
+
+impl From<PolicyV1KeepPruned> for IndexPolicy {
+    fn from(p: PolicyV1KeepPruned) -> Self {
+        IndexPolicy {
+            keep_pruned_from: p.keep_pruned_from,
+            ..IndexPolicy::from(PolicyV1 {
+                min_index_size: p.min_index_size,
+                max_tail_fraction: p.max_tail_fraction,
+                min_tail: p.min_tail,
+                max_tombstone_fraction: p.max_tombstone_fraction,
+                ef_construction: p.ef_construction,
+                ef_search: p.ef_search,
+                heuristic: p.heuristic,
+                seed: p.seed,
+            })
+        }
+    }
+}
+
+/// Parses a head section whose policy is stored as `P`; the whole section must be consumed.
+fn parse_head<'a, P: Deserialize<'a> + Into<IndexPolicy>>(
+    bytes: &'a [u8],
+) -> std::result::Result<Head<IndexPolicy>, postcard::Error> {
+    match postcard::take_from_bytes::<Head<P>>(bytes)? {
+        (h, []) => Ok(Head {
+            space: h.space,
+            policy: h.policy.into(),
+            items: h.items,
+            graph: h.graph,
+        }),
+        _ => Err(postcard::Error::DeserializeBadEncoding),
+    }
+}
+
+/// Reads a head section of format `version` (1 or 2).
+fn read_head(version: u32, bytes: &[u8]) -> Result<Head<IndexPolicy>> {
+    if version == 1 {
+        // Two layouts share version 1; only the right one consumes the section exactly.
+        return parse_head::<PolicyV1KeepPruned>(bytes)
+            .or_else(|_| parse_head::<PolicyV1>(bytes))
+            .map_err(invalid);
+    }
+    let h: Head<String> = match postcard::take_from_bytes(bytes).map_err(invalid)? {
+        (h, []) => h,
+        _ => return Err(invalid("trailing bytes in the head section")),
+    };
+    let policy: IndexPolicy =
+        serde_json::from_str(&h.policy).map_err(|e| invalid(format!("policy: {e}")))?;
+    Ok(Head {
+        space: h.space,
+        policy,
+        items: h.items,
+        graph: h.graph,
+    })
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,7 +206,7 @@ impl Collection {
             .collect();
         let head = Head {
             space: self.space.clone(),
-            policy: self.policy.clone(),
+            policy: serde_json::to_string(&self.policy).map_err(invalid)?,
             items,
             graph: self
                 .graph
@@ -137,10 +244,10 @@ impl Collection {
             b
         };
         let version = u32::from_le_bytes(u32_at(8));
-        if version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&version) {
             return Err(Error::InvalidData(format!(
-                "saved collection has format version {version}; this clipsearch reads version \
-                 {FORMAT_VERSION}: load it with the clipsearch that saved it and re-export"
+                "saved collection has format version {version}; this clipsearch reads versions \
+                 1 to {FORMAT_VERSION}: load it with a newer clipsearch"
             )));
         }
         let mut len = [0; 8];
@@ -165,7 +272,7 @@ impl Collection {
             .ok()
             .filter(|&n| n <= payload.len() - 8)
             .ok_or_else(|| invalid("head section length out of range"))?;
-        let head: Head = postcard::from_bytes(&payload[8..8 + head_len]).map_err(invalid)?;
+        let head = read_head(version, &payload[8..8 + head_len])?;
         let graph_bytes = &payload[8 + head_len..];
         check_policy(&head.policy).map_err(invalid)?;
         if head.space.dim == 0 {

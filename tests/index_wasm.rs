@@ -1,0 +1,123 @@
+//! Collections in wasm32 (Chromium, via wasm-bindgen-test): int8 scan codes give exactly the
+//! plain scan's results, and collections saved by earlier releases load. `tests/index.rs` holds
+//! the fuller native versions of these checks.
+#![cfg(target_arch = "wasm32")]
+
+use clipsearch::index::{Collection, Filter, IndexPolicy, SearchHit, SearchOptions};
+use clipsearch::{Item, Metadata, SpaceInfo};
+use serde_json::json;
+use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// A seeded generator in `[-1, 1)`.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+}
+
+fn items(seed: u64, n: usize, dim: usize) -> Vec<Item> {
+    let mut r = Lcg(seed);
+    let centres: Vec<Vec<f32>> = (0..8)
+        .map(|_| (0..dim).map(|_| r.next()).collect())
+        .collect();
+    (0..n)
+        .map(|i| {
+            let c = &centres[i % centres.len()];
+            let mut m = Metadata::new();
+            m.insert("year".into(), json!(1990 + i % 35));
+            Item {
+                id: format!("item-{i:05}"),
+                embedding: c.iter().map(|x| x + 0.5 * r.next()).collect(),
+                metadata: m,
+            }
+        })
+        .collect()
+}
+
+fn bits(h: &[SearchHit]) -> Vec<(String, u32)> {
+    h.iter()
+        .map(|x| (x.id.clone(), x.score.to_bits()))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn quantized_scan_returns_exactly_the_plain_scan_results() {
+    let (dim, seed) = (64, 7);
+    let all = items(seed, 2500, dim);
+    let space = SpaceInfo {
+        model_key: "k".into(),
+        model_name: "wasm".into(),
+        dim,
+        quantization: "f32".into(),
+    };
+    let make = |quantized_scan: bool| {
+        let mut c = Collection::with_policy(
+            space.clone(),
+            IndexPolicy {
+                min_index_size: 500,
+                min_tail: 100,
+                quantized_scan,
+                ..IndexPolicy::default()
+            },
+        )
+        .unwrap();
+        for it in &all[..2000] {
+            c.upsert(it.clone()).unwrap();
+        }
+        c.rebuild();
+        for it in &all[2000..] {
+            c.upsert(it.clone()).unwrap();
+        }
+        let gone: Vec<&str> = all[..300].iter().map(|i| i.id.as_str()).collect();
+        c.remove(&gone);
+        c
+    };
+    let (plain, coded) = (make(false), make(true));
+    assert!(coded.stats().tail >= 500 && coded.stats().indexed > 1000);
+    let filter =
+        Filter::from_json(r#"{"must": [{"key": "year", "range": {"gte": 2000}}]}"#).unwrap();
+    let mut r = Lcg(seed + 1);
+    for (i, q) in all.iter().step_by(61).enumerate() {
+        let opts = SearchOptions {
+            k: [1, 10, 100, 3000][i % 4],
+            min_score: (i % 3 == 0).then(|| r.next() * 0.5),
+            filter: (i % 2 == 0).then(|| filter.clone()),
+        };
+        let (a, b) = (
+            plain.search(&q.embedding, &opts).unwrap(),
+            coded.search(&q.embedding, &opts).unwrap(),
+        );
+        assert_eq!(bits(&a), bits(&b), "query {i}");
+    }
+    let back = Collection::from_bytes(&coded.to_bytes().unwrap()).unwrap();
+    let q = &all[5].embedding;
+    assert_eq!(
+        bits(&back.search(q, &SearchOptions::top(3000)).unwrap()),
+        bits(&plain.search(q, &SearchOptions::top(3000)).unwrap())
+    );
+}
+
+#[wasm_bindgen_test]
+fn collections_saved_by_earlier_releases_still_load() {
+    for bytes in [
+        &include_bytes!("fixtures/collections/v1-before-keep-pruned.clipscol")[..],
+        &include_bytes!("fixtures/collections/v1-keep-pruned.clipscol")[..],
+    ] {
+        let c = Collection::from_bytes(bytes).unwrap();
+        assert_eq!(c.len(), 7);
+        assert_eq!(c.stats().tombstones, 1);
+        let first = c.iter().next().unwrap().to_item();
+        assert_eq!(first.id, "s3://bucket/img0.jpg");
+        let hits = c.search(&first.embedding, &SearchOptions::top(1)).unwrap();
+        assert_eq!(hits[0].id, first.id);
+        let again = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+        assert!(again.iter().eq(c.iter()));
+    }
+}
