@@ -5,7 +5,7 @@
 import type * as Wasm from "../pkg/clipsearch.js";
 import { errorInfo, namedError, JsErrorNames } from "./errors.js";
 import { chooseWasmKernel, type WasmKernel } from "./loader.js";
-import type { FailedItem, Metadata, ModelInfo } from "./types.js";
+import type { FailedItem, IndexOptions, Metadata, ModelInfo } from "./types.js";
 
 /** One item as the engine receives it (normalised on the calling side). */
 export interface WireItem {
@@ -159,15 +159,22 @@ export class Engine {
   /** A separate query text model in the same space (e.g. multilingual), when set. */
   private textModel: Wasm.ClipModel | null = null;
   private collection: Wasm.Collection | null = null;
+  /** The `index` option of `create` (the collection's policy), if given. */
+  private indexOptions: IndexOptions | undefined = undefined;
   private loading: Promise<ModelInfo> | null = null;
   /** Controllers of the ingestion runs in progress (dispose() aborts them). */
   private active = new Set<AbortController>();
 
   /** Loads the model from verified bytes (once; a second call returns the same promise). */
-  load(args: { bytes: Uint8Array; kernel?: WasmKernel | "auto" }): Promise<ModelInfo> {
+  load(args: { bytes: Uint8Array; kernel?: WasmKernel | "auto"; index?: IndexOptions }): Promise<ModelInfo> {
     this.loading ??= (async () => {
       await initWasm(args.kernel ?? "auto");
       this.model = wasm.ClipModel.fromGguf(args.bytes);
+      if (args.index !== undefined) {
+        // Created now, so an unusable policy fails `create` rather than the first add.
+        this.indexOptions = args.index;
+        this.col();
+      }
       return { ...(this.model.info as ModelInfo), wasmModule: wasmKernel ?? "simd128" };
     })().catch((e) => {
       this.loading = null;
@@ -218,7 +225,7 @@ export class Engine {
   }
 
   private col(): Wasm.Collection {
-    this.collection ??= new wasm.Collection(this.requireModel().spaceInfo(), undefined);
+    this.collection ??= new wasm.Collection(this.requireModel().spaceInfo(), this.indexOptions);
     return this.collection;
   }
 
@@ -444,6 +451,7 @@ export class Engine {
 
   /** Empties the collection (the saved copy stays until the next `save`). */
   clear(): { size: number } {
+    this.collection?.free();
     this.collection = null;
     return { size: 0 };
   }
@@ -476,7 +484,9 @@ export class Engine {
         `the collection saved as ${JSON.stringify(args.name)} was made with model ${rec.modelKey}, but ${key} is loaded: load that model, or use another name`,
       );
     }
-    this.collection = wasm.Collection.fromBytes(rec.bytes);
+    const restored = wasm.Collection.fromBytes(rec.bytes);
+    this.collection?.free();
+    this.collection = restored;
     return { found: true, size: this.size() };
   }
 

@@ -120,7 +120,11 @@ export class ClipSearch {
     const primary = useWorker ? spawnChannel(options.inheritCsp) : new LocalChannel(new Engine());
     try {
       options.onProgress?.({ status: "loading", file: loaded.file });
-      const info = await primary.call<ModelInfo>("load", { bytes: loaded.bytes, kernel: options.kernel ?? "auto" }, { transfer: useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] });
+      const info = await primary.call<ModelInfo>(
+        "load",
+        { bytes: loaded.bytes, kernel: options.kernel ?? "auto", index: options.index },
+        { transfer: useWorker ? [loaded.bytes.buffer as ArrayBuffer] : [] },
+      );
       if (loaded.entry && loaded.entry.modelKey && loaded.entry.modelKey !== info.key) {
         throw namedError(
           "ModelMismatch",

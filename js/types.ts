@@ -271,6 +271,45 @@ export interface CreateOptions {
    * say what was chosen. In-process (no worker) all instances share the first one's module.
    */
   kernel?: "auto" | "simd128" | "relaxed";
+  /**
+   * How the collection is indexed (see {@link IndexOptions}); omitted fields keep their
+   * defaults. A collection loaded with {@link ClipSearch.load} keeps the options it was saved with.
+   * `create` throws `InvalidArgument` for an unusable value (e.g. `efSearch: 0`).
+   */
+  index?: IndexOptions;
+}
+
+/**
+ * Indexing options of the collection (the Rust `IndexPolicy`). Search results are correct with
+ * any of them; they trade memory, build time and query time.
+ */
+export interface IndexOptions {
+  /** Below this many items there is no HNSW graph, only an exact scan (default 4096). */
+  minIndexSize?: number;
+  /** Rebuild when the unindexed tail exceeds this fraction of the indexed items (default 0.1) ... */
+  maxTailFraction?: number;
+  /** ... and holds more than this many items (default 1024). */
+  minTail?: number;
+  /** Rebuild when removed items exceed this fraction of the graph (default 0.2). */
+  maxTombstoneFraction?: number;
+  /** HNSW candidate list while building (default 48). */
+  efConstruction?: number;
+  /** HNSW candidate list while searching (default 96). */
+  efSearch?: number;
+  /** instant-distance's neighbour-selection heuristic (default `true`). */
+  heuristic?: boolean;
+  /** Graphs of at least this many items keep pruned links: better recall, slower build (default 30000). */
+  keepPrunedFrom?: number;
+  /** Seed of the graph's layer assignment. */
+  seed?: number;
+  /**
+   * Keep an int8 copy of every vector (dim + 8 bytes per item, about +570 B at 512-d) that
+   * exact scans read first, rescoring exactly only the items that can still make the top k:
+   * identical results, exact scans about 3× faster. For collections searched by exact scan
+   * (e.g. `minIndexSize` above the size, to skip graph builds) or with broad filters.
+   * Default `false`.
+   */
+  quantizedScan?: boolean;
 }
 
 /** Export formats of {@link ClipSearch.exportTable}. */

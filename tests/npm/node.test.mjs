@@ -52,6 +52,26 @@ test("node embeds text and an image from bytes with the packed package", async (
   }
 });
 
+test("the index option reaches the collection: quantized scans answer as plain ones, bad values are refused", async () => {
+  const plain = await ClipSearch.create({ model: readFileSync(MODEL) });
+  const coded = await ClipSearch.create({ model: readFileSync(MODEL), index: { quantizedScan: true, minIndexSize: 1_000_000 } });
+  try {
+    const items = IMAGES.map((bytes, i) => ({ id: `img${i}`, bytes, metadata: { i } }));
+    for (const cs of [plain, coded]) assert.equal((await cs.addImages(items)).embedded.length, 3);
+    for (const q of ["a checkerboard", "noise", "a smooth gradient"]) {
+      const [a, b] = [await plain.searchText(q, { k: 3 }), await coded.searchText(q, { k: 3 })];
+      assert.equal(a.length, 3);
+      assert.deepEqual(b, a, `same ids, order and scores for ${q}`);
+    }
+    assert.deepEqual(await coded.searchSimilar("img1", { k: 2 }), await plain.searchSimilar("img1", { k: 2 }));
+  } finally {
+    await plain.dispose();
+    await coded.dispose();
+  }
+  await rejectsWithName(ClipSearch.create({ model: readFileSync(MODEL), index: { efSearch: 0 } }), "InvalidArgument");
+  await rejectsWithName(ClipSearch.create({ model: readFileSync(MODEL), index: { quantizedScan: "yes" } }), "InvalidArgument");
+});
+
 test("add_images_reports_every_item_as_embedded_or_failed_with_a_reason", async () => {
   const cs = await ClipSearch.create({ model: readFileSync(MODEL) });
   try {
