@@ -273,7 +273,7 @@ export interface CreateOptions {
   kernel?: "auto" | "simd128" | "relaxed";
   /**
    * How the collection is indexed (see {@link IndexOptions}); omitted fields keep their
-   * defaults. A collection loaded with {@link ClipSearch.load} keeps the options it was saved with.
+   * defaults. A collection restored by {@link ClipSearch.open} keeps the options it was saved with.
    * `create` throws `InvalidArgument` for an unusable value (e.g. `efSearch: 0`).
    */
   index?: IndexOptions;
