@@ -101,32 +101,37 @@ impl From<PolicyV1> for IndexPolicy {
 impl From<PolicyV1KeepPruned> for IndexPolicy {
     fn from(p: PolicyV1KeepPruned) -> Self {
         IndexPolicy {
+            min_index_size: p.min_index_size,
+            max_tail_fraction: p.max_tail_fraction,
+            min_tail: p.min_tail,
+            max_tombstone_fraction: p.max_tombstone_fraction,
+            ef_construction: p.ef_construction,
+            ef_search: p.ef_search,
+            heuristic: p.heuristic,
             keep_pruned_from: p.keep_pruned_from,
-            ..IndexPolicy::from(PolicyV1 {
-                min_index_size: p.min_index_size,
-                max_tail_fraction: p.max_tail_fraction,
-                min_tail: p.min_tail,
-                max_tombstone_fraction: p.max_tombstone_fraction,
-                ef_construction: p.ef_construction,
-                ef_search: p.ef_search,
-                heuristic: p.heuristic,
-                seed: p.seed,
-            })
+            seed: p.seed,
+            ..IndexPolicy::default()
+        }
+    }
+}
+
+impl<P> Head<P> {
+    fn with_policy<Q>(self, policy: impl FnOnce(P) -> Q) -> Head<Q> {
+        Head {
+            space: self.space,
+            policy: policy(self.policy),
+            items: self.items,
+            graph: self.graph,
         }
     }
 }
 
 /// Parses a head section whose policy is stored as `P`; the whole section must be consumed.
-fn parse_head<'a, P: Deserialize<'a> + Into<IndexPolicy>>(
+fn take_head<'a, P: Deserialize<'a>>(
     bytes: &'a [u8],
-) -> std::result::Result<Head<IndexPolicy>, postcard::Error> {
+) -> std::result::Result<Head<P>, postcard::Error> {
     match postcard::take_from_bytes::<Head<P>>(bytes)? {
-        (h, []) => Ok(Head {
-            space: h.space,
-            policy: h.policy.into(),
-            items: h.items,
-            graph: h.graph,
-        }),
+        (h, []) => Ok(h),
         _ => Err(postcard::Error::DeserializeBadEncoding),
     }
 }
@@ -135,22 +140,15 @@ fn parse_head<'a, P: Deserialize<'a> + Into<IndexPolicy>>(
 fn read_head(version: u32, bytes: &[u8]) -> Result<Head<IndexPolicy>> {
     if version == 1 {
         // Two layouts share version 1; only the right one consumes the section exactly.
-        return parse_head::<PolicyV1KeepPruned>(bytes)
-            .or_else(|_| parse_head::<PolicyV1>(bytes))
+        return take_head::<PolicyV1KeepPruned>(bytes)
+            .map(|h| h.with_policy(IndexPolicy::from))
+            .or_else(|_| take_head::<PolicyV1>(bytes).map(|h| h.with_policy(IndexPolicy::from)))
             .map_err(invalid);
     }
-    let h: Head<String> = match postcard::take_from_bytes(bytes).map_err(invalid)? {
-        (h, []) => h,
-        _ => return Err(invalid("trailing bytes in the head section")),
-    };
+    let h = take_head::<String>(bytes).map_err(invalid)?;
     let policy: IndexPolicy =
         serde_json::from_str(&h.policy).map_err(|e| invalid(format!("policy: {e}")))?;
-    Ok(Head {
-        space: h.space,
-        policy,
-        items: h.items,
-        graph: h.graph,
-    })
+    Ok(h.with_policy(|_| policy))
 }
 
 #[derive(Serialize, Deserialize)]
