@@ -194,7 +194,14 @@ fn filtered_graph_search_returns_k_matching_items_whenever_k_match() {
     let seed = 8;
     println!("seed {seed}");
     let items = clustered(seed, 3000, 32, 10);
-    let mut c = collection(&items, 32, small_graph_policy(), true);
+    // instant-distance inserts in parallel on native targets, so a multi-threaded build is not
+    // reproducible: across 46 builds on 16 threads the recall below ranged 0.968..1.0. Build on
+    // one thread, as the browser does, so this test measures one fixed graph (recall 0.9975).
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let mut c = one_thread.install(|| collection(&items, 32, small_graph_policy(), true));
     // Some stale state too: tail items and tombstones.
     for it in clustered(seed + 1, 200, 32, 10) {
         c.upsert(Item {
