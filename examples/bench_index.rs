@@ -14,7 +14,7 @@
 //! ```
 //! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
 //! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
-//! `--keep-pruned-from N`, `--runs 0` (only the exact scans: plain `f32` and with int8 scan
+//! `--keep-pruned-from N`, `--max-segment-size N`, `--runs 0` (only the exact scans: plain `f32` and with int8 scan
 //! codes, `IndexPolicy::quantized_scan`),
 //! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
 //! `float32 [n + queries, dim]` for `benches/bench_hnswlib.py`).
@@ -159,13 +159,15 @@ fn run(args: &[String]) {
     if let Some(v) = get("--keep-pruned-from") {
         policy.keep_pruned_from = v.parse().expect("--keep-pruned-from N");
     }
+    policy.max_segment_size = num("--max-segment-size", policy.max_segment_size);
     say(&format!(
         "n={n} dim={dim} queries={nq} clusters={clusters} spread={spread} seed={seed} k={k} \
-         ef_construction={} ef_search={} heuristic={} keep_pruned_from={} threads={}",
+         ef_construction={} ef_search={} heuristic={} keep_pruned_from={} max_segment_size={} threads={}",
         policy.ef_construction,
         policy.ef_search,
         policy.heuristic,
         policy.keep_pruned_from,
+        policy.max_segment_size,
         std::thread::available_parallelism().map_or(1, |x| x.get())
     ));
 

@@ -294,12 +294,18 @@ export interface IndexOptions {
   maxTombstoneFraction?: number;
   /** HNSW candidate list while building (default 48). */
   efConstruction?: number;
-  /** HNSW candidate list while searching (default 96). */
+  /** HNSW candidate list while searching, per segment; searches for more than this many results scan exactly (default 64). */
   efSearch?: number;
   /** instant-distance's neighbour-selection heuristic (default `true`). */
   heuristic?: boolean;
   /** Graphs of at least this many items keep pruned links: better recall, slower build (default 30000). */
   keepPrunedFrom?: number;
+  /**
+   * Largest HNSW graph: a build splits the items into equal segments of at most this many, which
+   * every search visits (default 25000). Smaller segments build much faster; more of them make
+   * each search visit more graphs.
+   */
+  maxSegmentSize?: number;
   /** Seed of the graph's layer assignment. */
   seed?: number;
   /**

@@ -55,10 +55,12 @@ fn clustered(seed: u64, n: usize, dim: usize, clusters: usize) -> Vec<Item> {
         .collect()
 }
 
+/// Graphs from 100 items, in segments of at most 1000 (2500 items make 3 graphs).
 fn small_graph_policy() -> IndexPolicy {
     IndexPolicy {
         min_index_size: 100,
         min_tail: 100,
+        max_segment_size: 1000,
         ..IndexPolicy::default()
     }
 }
@@ -191,6 +193,16 @@ fn filtered_exact_search_equals_brute_force_filtering() {
 
 #[test]
 fn filtered_graph_search_returns_k_matching_items_whenever_k_match() {
+    // One graph, and the same items in 3 segments (whose candidates merge).
+    for max_segment_size in [usize::MAX, 1000] {
+        filtered_graph_search(IndexPolicy {
+            max_segment_size,
+            ..small_graph_policy()
+        });
+    }
+}
+
+fn filtered_graph_search(policy: IndexPolicy) {
     let seed = 8;
     println!("seed {seed}");
     let items = clustered(seed, 3000, 32, 10);
@@ -201,7 +213,13 @@ fn filtered_graph_search_returns_k_matching_items_whenever_k_match() {
         .num_threads(1)
         .build()
         .unwrap();
-    let mut c = one_thread.install(|| collection(&items, 32, small_graph_policy(), true));
+    let mut c = one_thread.install(|| collection(&items, 32, policy.clone(), true));
+    let segments = if policy.max_segment_size == 1000 {
+        3
+    } else {
+        1
+    };
+    assert_eq!(c.stats().segments, segments);
     // Some stale state too: tail items and tombstones.
     for it in clustered(seed + 1, 200, 32, 10) {
         c.upsert(Item {
@@ -241,7 +259,7 @@ fn filtered_graph_search_returns_k_matching_items_whenever_k_match() {
         expected += truth.len();
     }
     let recall = found as f64 / expected as f64;
-    println!("filtered recall {recall:.4}");
+    println!("{segments} segment(s): filtered recall {recall:.4}");
     assert!(recall >= 0.97, "filtered recall {recall}");
 }
 
@@ -587,6 +605,7 @@ fn a_saved_collection_loads_with_identical_search_results() {
         c.upsert(it.clone()).unwrap();
     }
     c.remove(&[items[0].id.as_str(), items[2600].id.as_str()]);
+    assert_eq!(c.stats().segments, 3);
     let bytes = c.to_bytes().unwrap();
     assert_eq!(&bytes[..8], b"CLIPSCOL");
     let back = Collection::from_bytes(&bytes).unwrap();
@@ -636,14 +655,14 @@ fn corrupt_truncated_or_unknown_version_bytes_are_invalid_data() {
     for cut in [10, 52, 60, bytes.len() / 2, bytes.len() - 1] {
         assert_eq!(code(&bytes[..cut]), "InvalidData", "truncated at {cut}");
     }
-    for version in [0u8, 3, 200] {
+    for version in [0u8, 4, 200] {
         let mut v = bytes.clone();
         v[8] = version;
         let e = Collection::from_bytes(&v).unwrap_err();
         assert_eq!(e.code(), "InvalidData");
         assert!(e.to_string().contains(&format!("version {version}")), "{e}");
     }
-    // A version 2 payload under a version 1 header fits neither version 1 layout.
+    // A version 3 payload under a version 1 header fits neither version 1 layout.
     let mut v = bytes.clone();
     v[8] = 1;
     assert_eq!(code(&v), "InvalidData");
@@ -727,19 +746,25 @@ fn fixture_items() -> Vec<Item> {
 fn collections_saved_by_earlier_releases_still_load() {
     // Format version 1 had two layouts (the policy gained `keep_pruned_from` on 2026-12-02
     // without a version change): files written by both releases must load, nothing lost.
-    for (file, keep_pruned_from) in [
+    // Version 2 (policy as JSON, one graph section) must load too.
+    for (file, version, keep_pruned_from) in [
         (
             "v1-before-keep-pruned.clipscol",
+            1,
             IndexPolicy::default().keep_pruned_from,
         ),
-        ("v1-keep-pruned.clipscol", 12_345),
+        ("v1-keep-pruned.clipscol", 1, 12_345),
+        ("v2.clipscol", 2, IndexPolicy::default().keep_pruned_from),
     ] {
         let path = format!(
             "{}/tests/fixtures/collections/{file}",
             env!("CARGO_MANIFEST_DIR")
         );
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 1);
+        assert_eq!(
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
+            version
+        );
         let c = Collection::from_bytes(&bytes).unwrap_or_else(|e| panic!("{file}: {e}"));
         assert_eq!(c.space().model_key, "fixture-key");
         assert_eq!(c.space().dim, 4);
@@ -768,9 +793,9 @@ fn collections_saved_by_earlier_releases_still_load() {
             .search(&want[4].embedding, &SearchOptions::top(3))
             .unwrap();
         assert_eq!(hits[0].id, want[4].id, "{file}");
-        // Saved again, it is version 2 and round-trips exactly.
+        // Saved again, it is version 3 and round-trips exactly.
         let again = c.to_bytes().unwrap();
-        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 2);
+        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 3);
         let back = Collection::from_bytes(&again).unwrap();
         assert_eq!(back.policy(), c.policy());
         assert!(back.iter().eq(c.iter()));

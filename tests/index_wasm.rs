@@ -1,5 +1,6 @@
 //! Collections in wasm32 (Chromium, via wasm-bindgen-test): int8 scan codes give exactly the
-//! plain scan's results, and collections saved by earlier releases load. `tests/index.rs` holds
+//! plain scan's results, segmented graphs search and round-trip, and collections saved by
+//! earlier releases load. `tests/index.rs` holds
 //! the fuller native versions of these checks.
 #![cfg(target_arch = "wasm32")]
 
@@ -109,6 +110,7 @@ fn collections_saved_by_earlier_releases_still_load() {
     for bytes in [
         &include_bytes!("fixtures/collections/v1-before-keep-pruned.clipscol")[..],
         &include_bytes!("fixtures/collections/v1-keep-pruned.clipscol")[..],
+        &include_bytes!("fixtures/collections/v2.clipscol")[..],
     ] {
         let c = Collection::from_bytes(bytes).unwrap();
         assert_eq!(c.len(), 7);
@@ -119,5 +121,70 @@ fn collections_saved_by_earlier_releases_still_load() {
         assert_eq!(hits[0].id, first.id);
         let again = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
         assert!(again.iter().eq(c.iter()));
+    }
+}
+
+#[wasm_bindgen_test]
+fn segmented_graphs_search_like_an_exact_scan_and_round_trip() {
+    let (dim, seed) = (32, 11);
+    let all = items(seed, 2400, dim);
+    let space = SpaceInfo {
+        model_key: "k".into(),
+        model_name: "wasm".into(),
+        dim,
+        quantization: "f32".into(),
+    };
+    let policy = IndexPolicy {
+        min_index_size: 100,
+        max_segment_size: 700,
+        ..IndexPolicy::default()
+    };
+    let mut c = Collection::with_policy(space.clone(), policy).unwrap();
+    let mut exact = Collection::with_policy(
+        space,
+        IndexPolicy {
+            min_index_size: usize::MAX,
+            ..IndexPolicy::default()
+        },
+    )
+    .unwrap();
+    for it in &all {
+        c.upsert(it.clone()).unwrap();
+        exact.upsert(it.clone()).unwrap();
+    }
+    c.rebuild();
+    let gone: Vec<&str> = all.iter().step_by(13).map(|i| i.id.as_str()).collect();
+    c.remove(&gone);
+    exact.remove(&gone);
+    let s = c.stats();
+    assert_eq!((s.segments, s.indexed, s.tail), (4, 2400 - gone.len(), 0));
+    let filter =
+        Filter::from_json(r#"{"must": [{"key": "year", "range": {"gte": 2015}}]}"#).unwrap();
+    let (mut found, mut expected) = (0, 0);
+    for (i, q) in all.iter().step_by(37).enumerate() {
+        let opts = SearchOptions {
+            k: 10,
+            min_score: None,
+            filter: (i % 2 == 0).then(|| filter.clone()),
+        };
+        let hits = c.search(&q.embedding, &opts).unwrap();
+        let truth = exact.search(&q.embedding, &opts).unwrap();
+        assert_eq!(hits.len(), truth.len(), "query {i}");
+        found += hits
+            .iter()
+            .filter(|h| truth.iter().any(|t| t.id == h.id))
+            .count();
+        expected += truth.len();
+    }
+    let recall = found as f64 / expected as f64;
+    assert!(recall >= 0.95, "recall@10 {recall}");
+    let back = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+    assert_eq!(back.stats(), c.stats());
+    for q in all.iter().step_by(101) {
+        let opts = SearchOptions::top(10);
+        assert_eq!(
+            bits(&back.search(&q.embedding, &opts).unwrap()),
+            bits(&c.search(&q.embedding, &opts).unwrap())
+        );
     }
 }

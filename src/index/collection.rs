@@ -1,5 +1,5 @@
-//! The [`Collection`]: items (source of truth), an instant-distance HNSW graph over the items
-//! present at the last build, and an exact scan over everything added since.
+//! The [`Collection`]: items (source of truth), instant-distance HNSW graphs (segments) over the
+//! items present at the last build, and an exact scan over everything added since.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -61,8 +61,9 @@ pub struct IndexPolicy {
     pub max_tombstone_fraction: f32,
     /// HNSW `ef_construction` (candidate list while building).
     pub ef_construction: usize,
-    /// HNSW `ef_search` (candidate list while searching; fixed at build time by instant-distance).
-    /// Searches asking for more than this many results fall back to an exact scan.
+    /// HNSW `ef_search` (candidate list of each segment's search; fixed at build time by
+    /// instant-distance). Searches asking for more than this many results fall back to an exact
+    /// scan.
     pub ef_search: usize,
     /// Use instant-distance's neighbour-selection heuristic (better graphs on clustered data,
     /// slower builds).
@@ -72,6 +73,12 @@ pub struct IndexPolicy {
     /// pruned); smaller graphs keep only the heuristic's picks, which builds several times
     /// faster at a small cost in recall (measured in `benches/RESULTS-index.md`).
     pub keep_pruned_from: usize,
+    /// Largest graph segment. A build splits the items into `ceil(n / max_segment_size)` graphs
+    /// of equal size (in insertion order) that every search visits, merging their candidates.
+    /// instant-distance's build cost grows faster than linearly, so four graphs of 25k build
+    /// several times faster than one of 100k (which also needs `keep_pruned_from` for recall);
+    /// each search runs one graph search per segment (measured in `benches/RESULTS-index.md`).
+    pub max_segment_size: usize,
     /// Seed of the layer assignment (builds are otherwise non-deterministic only through thread
     /// scheduling; saved graphs are loaded as they were).
     pub seed: u64,
@@ -88,6 +95,9 @@ pub struct IndexPolicy {
 /// Default [`IndexPolicy::keep_pruned_from`].
 pub const KEEP_PRUNED_FROM: usize = 30_000;
 
+/// Default [`IndexPolicy::max_segment_size`].
+pub const MAX_SEGMENT_SIZE: usize = 25_000;
+
 impl Default for IndexPolicy {
     fn default() -> Self {
         IndexPolicy {
@@ -95,14 +105,18 @@ impl Default for IndexPolicy {
             max_tail_fraction: 0.1,
             min_tail: 1024,
             max_tombstone_fraction: 0.2,
-            // Measured (benches/RESULTS-index.md, 100k clustered 512-d in Chromium): efC 48 /
-            // ef 96 gives recall@10 0.98 at 0.9 ms p50; efC 32 / ef 128 0.967; efC 24 / ef 64
-            // 0.87. instant-distance's build cost grows ~efC^3 (its heuristic re-selects every
-            // neighbour's links on each insertion), so efC is the build-time lever.
+            // Measured (benches/RESULTS-index.md, 100k clustered 512-d in Chromium, one
+            // thread, one run): one graph with efC 48 / ef 96 built in 194 s for recall@10
+            // 0.980 at 0.99 ms p50; four segments of 25k with efC 48 / ef 64 build in 20 s for
+            // 0.990 at 1.46 ms (ef 48: 23.6 s, 0.980, 1.1 ms; ef 40: 17.8 s, 0.973, 0.98 ms,
+            // but 0.954 on tests/index_recall.rs's 50k). instant-distance's build cost grows
+            // ~efC^3 (its heuristic re-selects every neighbour's links on each insertion) and
+            // faster than linearly in the graph's size, hence segments.
             ef_construction: 48,
-            ef_search: 96,
+            ef_search: 64,
             heuristic: true,
             keep_pruned_from: KEEP_PRUNED_FROM,
+            max_segment_size: MAX_SEGMENT_SIZE,
             seed: 0x5eed_c11b,
             quantized_scan: false,
         }
@@ -195,6 +209,8 @@ pub struct IndexStats {
     pub tail: usize,
     /// Graph points whose item was removed or replaced.
     pub tombstones: usize,
+    /// HNSW graphs the last build made (see [`IndexPolicy::max_segment_size`]); 0 without one.
+    pub segments: usize,
 }
 
 /// A borrowed view of one live item.
@@ -225,12 +241,13 @@ pub(crate) struct Slot {
     pub(crate) metadata: Metadata,
     /// `None` once removed.
     pub(crate) vector: Option<Arc<[f32]>>,
-    /// Graph point of this slot, or `NONE` (tail or removed).
+    /// Graph point of this slot (numbered across segments), or `NONE` (tail or removed).
     pub(crate) pid: u32,
 }
 
+/// The HNSW graphs of the last build: segments whose points are numbered consecutively.
 pub(crate) struct Graph {
-    pub(crate) hnsw: Hnsw<Vector>,
+    pub(crate) segments: Vec<Segment>,
     /// Graph point -> slot, `NONE` for tombstones.
     pub(crate) slot_of: Vec<u32>,
     pub(crate) tombstones: usize,
@@ -238,14 +255,22 @@ pub(crate) struct Graph {
     pub(crate) ef_search: usize,
 }
 
+/// One instant-distance graph; its point `i` is graph point `offset + i`.
+pub(crate) struct Segment {
+    pub(crate) hnsw: Hnsw<Vector>,
+    pub(crate) offset: u32,
+    pub(crate) len: u32,
+}
+
 /// A searchable collection of embedded items; the source of truth for ids, embeddings and
 /// metadata.
 ///
 /// - Vectors are checked (dimension, finite, non-zero) and stored L2-normalised as `f32`
 ///   (2 KiB per 512-d item, shared by the item and the graph); every score is a cosine similarity.
-/// - Search = instant-distance HNSW over the items present at the last build + exact scan over
-///   items added since; filters are applied to the candidates, with an exact scan over the
-///   matching items whenever the graph's candidates hold fewer than `k` matches, so `k` results
+/// - Search = instant-distance HNSW graphs over the items present at the last build (one per
+///   segment of at most [`IndexPolicy::max_segment_size`] items, candidates merged) + exact scan
+///   over items added since; filters are applied to the candidates, with an exact scan over the
+///   matching items whenever the graphs' candidates cannot settle the top `k`, so `k` results
 ///   come back whenever `k` items match. Ties are broken by id.
 ///
 /// # Example
@@ -608,6 +633,7 @@ impl Collection {
             indexed,
             tail: live - indexed,
             tombstones: self.graph.as_ref().map_or(0, |g| g.tombstones),
+            segments: self.graph.as_ref().map_or(0, |g| g.segments.len()),
         }
     }
 
@@ -642,9 +668,9 @@ impl Collection {
         }
     }
 
-    /// Rebuilds the HNSW graph over all live items (or drops it below `min_index_size`), clearing
-    /// the tail and tombstones. In Chromium it takes about 2 s for 10k items and minutes for
-    /// 100k: in the browser, run it in the worker between batches.
+    /// Rebuilds the HNSW graphs over all live items (or drops them below `min_index_size`), clearing
+    /// the tail and tombstones. In Chromium it takes about 2 s for 10k items and 20 s for 100k
+    /// (four segments): in the browser, run it in the worker between batches.
     pub fn rebuild(&mut self) {
         self.graph = None;
         for s in &mut self.slots {
@@ -656,33 +682,45 @@ impl Collection {
             return;
         }
         let p = &self.policy;
-        let points: Vec<Vector> = self
-            .slots
-            .iter()
-            .filter_map(|s| s.vector.clone().map(Vector))
-            .collect();
-        let builder = Builder::default()
-            .ef_construction(p.ef_construction)
-            .ef_search(p.ef_search)
-            .seed(p.seed)
-            .select_heuristic(p.heuristic.then_some(instant_distance::Heuristic {
-                extend_candidates: false,
-                keep_pruned: points.len() >= p.keep_pruned_from,
-            }));
-        let (hnsw, pids) = builder.build_hnsw(points);
-        let mut slot_of = vec![NONE; pids.len()];
-        for (s, pid) in pids.iter().enumerate() {
-            let pid = pid.into_inner();
-            slot_of[pid as usize] = s as u32;
-            self.slots[s].pid = pid;
-        }
-        self.tail.clear();
-        self.graph = Some(Graph {
-            hnsw,
-            slot_of,
+        let n = self.slots.len();
+        let segments = n.div_ceil(p.max_segment_size.max(1));
+        let mut graph = Graph {
+            segments: Vec::with_capacity(segments),
+            slot_of: vec![NONE; n],
             tombstones: 0,
             ef_search: p.ef_search,
-        });
+        };
+        // Equal sizes, insertion order: segment `i` holds slots `start(i)..start(i + 1)`.
+        let start = |i: usize| i * n / segments;
+        for i in 0..segments {
+            let (lo, hi) = (start(i), start(i + 1));
+            let points: Vec<Vector> = self.slots[lo..hi]
+                .iter()
+                .filter_map(|s| s.vector.clone().map(Vector))
+                .collect();
+            let builder = Builder::default()
+                .ef_construction(p.ef_construction)
+                .ef_search(p.ef_search)
+                .seed(p.seed.wrapping_add(i as u64))
+                .select_heuristic(p.heuristic.then_some(instant_distance::Heuristic {
+                    extend_candidates: false,
+                    keep_pruned: points.len() >= p.keep_pruned_from,
+                }));
+            let (hnsw, pids) = builder.build_hnsw(points);
+            let offset = lo as u32;
+            for (j, pid) in pids.iter().enumerate() {
+                let pid = offset + pid.into_inner();
+                graph.slot_of[pid as usize] = (lo + j) as u32;
+                self.slots[lo + j].pid = pid;
+            }
+            graph.segments.push(Segment {
+                hnsw,
+                offset,
+                len: (hi - lo) as u32,
+            });
+        }
+        self.tail.clear();
+        self.graph = Some(graph);
     }
 
     fn query_vector(&self, q: &[f32]) -> Result<Vec<f32>> {
@@ -850,38 +888,52 @@ impl Collection {
         if let Some(g) = &self.graph {
             // Graph candidates, then the filter; if fewer than k candidates pass (a selective
             // filter, tombstones, exclusions, k > ef), scan the graph's items exactly instead.
-            let mut matched = Vec::new();
-            let mut exhausted = false;
-            let mut n_candidates = 0;
+            let mut matched: Vec<(u32, f32)> = Vec::new();
+            // Per segment: whether its candidate list is complete, and the score it stopped at
+            // (items it did not return score at most that).
+            let mut frontiers: Vec<(bool, f32)> = Vec::with_capacity(g.segments.len());
             if opts.k <= g.ef_search {
                 let query = Vector(Arc::from(q));
-                let mut last_score = f32::INFINITY;
-                for item in g.hnsw.search(&query, scratch) {
-                    n_candidates += 1;
-                    let score = 1.0 - item.distance;
-                    last_score = score;
-                    let s = g
-                        .slot_of
-                        .get(item.pid.into_inner() as usize)
-                        .copied()
-                        .unwrap_or(NONE);
-                    if s == NONE {
-                        continue;
-                    }
-                    if let Some(slot) = self.slots.get(s as usize) {
-                        if accept(s, slot) && score >= min {
-                            // Re-score exactly with the query (not the Vector clone) for
-                            // bit-identical scores across exact and graph paths.
-                            let exact = slot.vector.as_deref().map_or(score, |v| dot(q, v));
-                            matched.push((s, exact));
+                for seg in &g.segments {
+                    let mut n_candidates = 0;
+                    let mut last_score = f32::INFINITY;
+                    for item in seg.hnsw.search(&query, scratch) {
+                        n_candidates += 1;
+                        let score = 1.0 - item.distance;
+                        last_score = score;
+                        let pid = seg.offset as usize + item.pid.into_inner() as usize;
+                        let s = g.slot_of.get(pid).copied().unwrap_or(NONE);
+                        if s == NONE {
+                            continue;
+                        }
+                        if let Some(slot) = self.slots.get(s as usize) {
+                            if accept(s, slot) && score >= min {
+                                // Re-score exactly with the query (not the Vector clone) for
+                                // bit-identical scores across exact and graph paths.
+                                let exact = slot.vector.as_deref().map_or(score, |v| dot(q, v));
+                                matched.push((s, exact));
+                            }
                         }
                     }
+                    // The list is complete if it ran below the threshold or covered every point.
+                    let complete = last_score < min || n_candidates >= seg.len as usize;
+                    frontiers.push((complete, last_score));
                 }
-                // The candidate list is complete if it ran below the threshold or covered
-                // every point; otherwise more matches may lie beyond it.
-                exhausted = last_score < min || n_candidates >= g.slot_of.len();
             }
-            if matched.len() >= opts.k || exhausted {
+            // The matches are the answer if every segment's list is complete, or if at least k
+            // matched and no segment's unseen items can beat the k-th best of them.
+            let exhausted = frontiers.len() == g.segments.len()
+                && frontiers.iter().all(|&(complete, _)| complete);
+            let enough = matched.len() >= opts.k && {
+                let mut scores: Vec<f32> = matched.iter().map(|m| m.1).collect();
+                scores.sort_unstable_by(|a, b| b.total_cmp(a));
+                let kth = scores[opts.k - 1];
+                // (The slack covers `1 - (1 - dot)` against the exact rescored `dot`.)
+                frontiers
+                    .iter()
+                    .all(|&(complete, last)| complete || last <= kth + 1e-6)
+            };
+            if enough || exhausted {
                 for (s, score) in matched {
                     push_ranked(slots, &mut top, s, score, min);
                 }
@@ -958,6 +1010,11 @@ pub(crate) fn check_policy(p: &IndexPolicy) -> Result<()> {
     if p.ef_search > 100_000 || p.ef_construction > 100_000 {
         return Err(Error::InvalidArgument(
             "efSearch and efConstruction must be at most 100000".into(),
+        ));
+    }
+    if p.max_segment_size == 0 {
+        return Err(Error::InvalidArgument(
+            "maxSegmentSize must be at least 1".into(),
         ));
     }
     if !(p.max_tail_fraction >= 0.0 && p.max_tombstone_fraction >= 0.0) {

@@ -1,5 +1,5 @@
-//! Collections and search: the items of one embedding space, an instant-distance HNSW graph,
-//! an exact SIMD scan, metadata filters, recommendations and persistence.
+//! Collections and search: the items of one embedding space, instant-distance HNSW graphs (one
+//! per segment of at most [`MAX_SEGMENT_SIZE`] items), an exact SIMD scan, metadata filters, recommendations and persistence.
 //!
 //! Numeric contract: every stored vector is L2-normalised `f32`, every score is the cosine
 //! similarity (dot product of normalised vectors) in `[-1, 1]`, results come best first with ties
@@ -33,7 +33,7 @@ pub mod simd;
 
 pub use collection::{
     Collection, Example, IndexPolicy, IndexStats, ItemRef, Recommend, SearchHit, SearchOptions,
-    Upserted, KEEP_PRUNED_FROM,
+    Upserted, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,
 };
 pub use filter::{Condition, Filter};
 pub use persist::{FORMAT_VERSION, MAGIC};

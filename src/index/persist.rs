@@ -1,11 +1,11 @@
 //! Saving a [`Collection`] to bytes and loading it back.
 //!
-//! Layout (version 2), all integers little-endian:
+//! Layout (version 3), all integers little-endian:
 //!
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `CLIPSCOL` |
-//! | 4 | format version (`u32`, currently 2) |
+//! | 4 | format version (`u32`, currently 3) |
 //! | 8 | payload length (`u64`) |
 //! | 32 | SHA-256 of the payload |
 //! | n | payload |
@@ -13,8 +13,12 @@
 //! The payload is two [postcard](https://docs.rs/postcard) sections: the head (length-prefixed:
 //! space info, the policy as JSON text, live items in insertion order with ids, metadata as JSON
 //! text, and either their `f32` vector or their graph point) and, if a graph exists,
-//! instant-distance's own serde form of the `Hnsw` (its points hold the indexed vectors, so each
-//! vector is stored once).
+//! instant-distance's own serde form of each segment's `Hnsw`, one after the other (their points
+//! hold the indexed vectors, so each vector is stored once; graph point numbers run on across
+//! segments).
+//!
+//! Version 3 is version 2 with any number of graph sections (versions 1 and 2 have at most one,
+//! and read the same way); an older clipsearch refuses it by its version number.
 //!
 //! Version 2 stores the policy as JSON text because postcard is not self-describing: version 1
 //! stored it as postcard fields, so adding a policy field changed the layout without changing
@@ -34,14 +38,16 @@ use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::collection::{check_policy, Collection, Graph, IndexPolicy, Slot, Vector, NONE};
+use super::collection::{
+    check_policy, Collection, Graph, IndexPolicy, Segment, Slot, Vector, NONE,
+};
 use super::ids::IdMap;
 use crate::{Error, Metadata, Result, SpaceInfo};
 
 /// The first eight bytes of a saved collection.
 pub const MAGIC: &[u8; 8] = b"CLIPSCOL";
-/// The format version this build writes. It also reads version 1.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes. It also reads versions 1 and 2.
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER: usize = 8 + 4 + 8 + 32;
 
 /// The head section; `P` is how the policy is stored: JSON text in version 2, postcard fields
@@ -51,7 +57,7 @@ struct Head<P> {
     space: SpaceInfo,
     policy: P,
     items: Vec<SavedItem>,
-    /// `(ef_search, points)` of the graph section, if any.
+    /// `(ef_search, points)` of the graph (all segments), if any.
     graph: Option<(usize, u32)>,
 }
 
@@ -216,7 +222,9 @@ impl Collection {
         payload.extend_from_slice(&(head.len() as u64).to_le_bytes());
         payload.extend_from_slice(&head);
         if let Some(g) = &self.graph {
-            payload = postcard::to_extend(&g.hnsw, payload).map_err(invalid)?;
+            for seg in &g.segments {
+                payload = postcard::to_extend(&seg.hnsw, payload).map_err(invalid)?;
+            }
         }
         let mut out = Vec::with_capacity(HEADER + payload.len());
         out.extend_from_slice(MAGIC);
@@ -278,29 +286,49 @@ impl Collection {
         }
         let dim = head.space.dim;
 
-        // The graph: validate its structure on a mirror first, then let instant-distance load it.
-        let graph_points: Vec<Arc<[f32]>>;
-        let hnsw = match head.graph {
+        // The graph: validate each segment's structure on a mirror first, then let
+        // instant-distance load it.
+        let mut graph_points: Vec<Arc<[f32]>> = Vec::new();
+        let graph = match head.graph {
             None => {
                 if !graph_bytes.is_empty() {
                     return Err(invalid("trailing bytes after the head"));
                 }
-                graph_points = Vec::new();
                 None
             }
             Some((ef_search, n)) => {
-                let (mirror, rest): (MirrorHnsw, _) =
-                    postcard::take_from_bytes(graph_bytes).map_err(invalid)?;
-                if !rest.is_empty() {
+                let n = n as usize;
+                let mut segments = Vec::new();
+                let mut rest = graph_bytes;
+                while !rest.is_empty() || segments.is_empty() {
+                    let (mirror, after): (MirrorHnsw, _) =
+                        postcard::take_from_bytes(rest).map_err(invalid)?;
+                    let len = mirror.points.len();
+                    if len == 0 || graph_points.len() + len > n {
+                        return Err(invalid("segment sizes disagree with the point count"));
+                    }
+                    mirror.validate(dim, ef_search, len)?;
+                    let section = &rest[..rest.len() - after.len()];
+                    let hnsw: Hnsw<Vector> = postcard::from_bytes(section).map_err(invalid)?;
+                    let offset = graph_points.len() as u32;
+                    graph_points.extend(hnsw.iter().map(|(_, p)| p.0.clone()));
+                    if graph_points.len() != offset as usize + len {
+                        return Err(invalid("graph point count changed between passes"));
+                    }
+                    segments.push(Segment {
+                        hnsw,
+                        offset,
+                        len: len as u32,
+                    });
+                    rest = after;
+                }
+                if graph_points.len() != n {
+                    return Err(invalid("segment sizes disagree with the point count"));
+                }
+                if version < 3 && segments.len() > 1 {
                     return Err(invalid("trailing bytes after the graph"));
                 }
-                mirror.validate(dim, ef_search, n as usize)?;
-                let hnsw: Hnsw<Vector> = postcard::from_bytes(graph_bytes).map_err(invalid)?;
-                graph_points = hnsw.iter().map(|(_, p)| p.0.clone()).collect();
-                if graph_points.len() != n as usize {
-                    return Err(invalid("graph point count changed between passes"));
-                }
-                Some((hnsw, ef_search))
+                Some((segments, ef_search))
             }
         };
 
@@ -340,8 +368,8 @@ impl Collection {
                 return Err(invalid(format!("duplicate id `{}`", slots[s as usize].id)));
             }
         }
-        let graph = hnsw.map(|(hnsw, ef_search)| Graph {
-            hnsw,
+        let graph = graph.map(|(segments, ef_search)| Graph {
+            segments,
             tombstones: slot_of.iter().filter(|s| **s == NONE).count(),
             slot_of,
             ef_search,

@@ -241,7 +241,7 @@ impl JsCollection {
         self.inner.rebuild()
     }
 
-    /// `{ live, indexed, tail, tombstones }`.
+    /// `{ live, indexed, tail, tombstones, segments }`.
     pub fn stats(&self) -> Result<JsValue, JsValue> {
         to_js(&self.inner.stats())
     }
