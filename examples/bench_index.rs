@@ -14,7 +14,8 @@
 //! ```
 //! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
 //! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
-//! `--keep-pruned-from N`, `--max-segment-size N`, `--runs 0` (only the exact scans: plain `f32` and with int8 scan
+//! `--keep-pruned-from N`, `--max-segment-size N`, `--grow G` (build over `n - G`, upsert `G`,
+//! time `maintain` then a full `rebuild`), `--runs 0` (only the exact scans: plain `f32` and with int8 scan
 //! codes, `IndexPolicy::quantized_scan`),
 //! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
 //! `float32 [n + queries, dim]` for `benches/bench_hnswlib.py`).
@@ -246,6 +247,18 @@ fn run(args: &[String]) {
     if runs == 0 {
         return;
     }
+    if let Some(g) = get("--grow") {
+        grow(
+            g.parse().expect("--grow N"),
+            &space,
+            &policy,
+            base,
+            queries,
+            &truth,
+            k,
+        );
+        return;
+    }
 
     let mut builds = Vec::new();
     let mut p50s = Vec::new();
@@ -320,5 +333,71 @@ fn run(args: &[String]) {
         pct(&mut exact_ms, 0.99),
         bytes_per_item,
         saved as f64 / n as f64
+    ));
+}
+
+/// `--grow G`: a graph over the first `n - G` items, then the last `G` upserted and indexed by
+/// `maintain` (a new segment when the policy allows), then a full `rebuild` of all `n` for
+/// comparison; times both and measures queries after each.
+fn grow(
+    g: usize,
+    space: &SpaceInfo,
+    policy: &IndexPolicy,
+    base: &[Vec<f32>],
+    queries: &[Vec<f32>],
+    truth: &[Vec<String>],
+    k: usize,
+) {
+    let n = base.len();
+    assert!(g < n, "--grow must be below --n");
+    let mut c = Collection::with_policy(space.clone(), policy.clone()).unwrap();
+    let add = |c: &mut Collection, range: std::ops::Range<usize>| {
+        for i in range {
+            c.upsert(Item {
+                id: format!("{i:07}"),
+                embedding: base[i].clone(),
+                metadata: Metadata::new(),
+            })
+            .unwrap();
+        }
+    };
+    add(&mut c, 0..n - g);
+    let t = now_ms();
+    c.rebuild();
+    let first = (now_ms() - t) / 1e3;
+    add(&mut c, n - g..n);
+    let measure = |c: &Collection| {
+        let opts = SearchOptions::top(k);
+        let mut lat = Vec::new();
+        let mut found = 0;
+        for (q, tr) in queries.iter().zip(truth) {
+            let t = now_ms();
+            let hits = c.search(q, &opts).unwrap();
+            lat.push(now_ms() - t);
+            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
+        }
+        let recall = found as f64 / (k * queries.len()) as f64;
+        (pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.99), recall)
+    };
+    let needs = c.needs_rebuild();
+    let t = now_ms();
+    let did = c.maintain();
+    let maintain = (now_ms() - t) / 1e3;
+    let (p50, p99, recall) = measure(&c);
+    say(&format!(
+        "grow: graph over {} built in {first:.2} s; {g} upserted (needs_rebuild {needs}); \
+         maintain {maintain:.2} s (did {did}) -> {} segments: p50 {p50:.3} ms p99 {p99:.3} ms, \
+         recall@{k} {recall:.4}",
+        n - g,
+        c.stats().segments
+    ));
+    let t = now_ms();
+    c.rebuild();
+    let rebuild = (now_ms() - t) / 1e3;
+    let (p50, p99, recall) = measure(&c);
+    say(&format!(
+        "grow: full rebuild {rebuild:.2} s -> {} segments: p50 {p50:.3} ms p99 {p99:.3} ms, \
+         recall@{k} {recall:.4}",
+        c.stats().segments
     ));
 }

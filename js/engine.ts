@@ -246,7 +246,7 @@ export class Engine {
 
   /**
    * Embeds items; with `upsert` (the primary engine) each result goes into the collection and
-   * the HNSW graph is rebuilt when `needsRebuild()` says so; otherwise the embeddings are
+   * the index is maintained when `needsRebuild()` says so; otherwise the embeddings are
    * returned. Every item ends in `embedded` or `failed`.
    */
   async embedItems(
@@ -365,7 +365,8 @@ export class Engine {
     const c = this.collection;
     if (c && c.needsRebuild()) {
       ctx.progress({ index: true });
-      c.rebuild();
+      // New items become new graph segments when that is enough; otherwise a full rebuild.
+      c.maintain();
     }
   }
 

@@ -899,3 +899,66 @@ fn quantized_scan_returns_exactly_the_plain_scan_results() {
     b.set_policy(p).unwrap();
     check(&a, &b, &mut rng, "codes rebuilt");
 }
+
+#[test]
+fn maintain_indexes_a_grown_tail_as_new_segments_until_a_rebuild_is_due() {
+    let items = clustered(17, 4000, 16, 8);
+    let mut c = collection(&items[..2000], 16, small_graph_policy(), true);
+    assert_eq!(c.stats().segments, 2);
+    let mut rng = SmallRng::seed_from_u64(17);
+    // Grows by 400 at a time (above min_tail and 10 % of the graph): the tail becomes a segment
+    // of its own until the collection would have more than EXTRA_SEGMENTS segments beyond the
+    // ceil(n / 1000) a rebuild makes; the fifth step rebuilds.
+    for (step, segments) in [3, 4, 5, 6, 4].into_iter().enumerate() {
+        let (lo, hi) = (2000 + 400 * step, 2400 + 400 * step);
+        for it in &items[lo..hi] {
+            c.upsert(it.clone()).unwrap();
+        }
+        // One existing item replaced: its old point becomes a tombstone, the new one tail.
+        let mut moved = items[step].clone();
+        moved.embedding = items[hi - 1].embedding.clone();
+        c.upsert(moved).unwrap();
+        assert!(c.needs_rebuild(), "step {step}: {:?}", c.stats());
+        assert!(c.maintain());
+        let s = c.stats();
+        assert_eq!(
+            (s.segments, s.tail, s.indexed),
+            (segments, 0, hi),
+            "step {step}"
+        );
+        assert!(!c.needs_rebuild());
+        let (mut found, mut expected) = (0, 0);
+        for _ in 0..30 {
+            let q = &items[rng.gen_range(0..hi)].embedding;
+            let opts = SearchOptions::top(10);
+            let truth = brute_force(&c, q, &opts, &[]);
+            let hits = c.search(q, &opts).unwrap();
+            assert_eq!(hits.len(), 10);
+            found += hits
+                .iter()
+                .filter(|h| truth.iter().any(|t| t.0 == h.id))
+                .count();
+            expected += truth.len();
+        }
+        let recall = found as f64 / expected as f64;
+        println!("step {step}: {segments} segments, recall@10 {recall:.4}");
+        assert!(recall >= 0.95, "step {step}: recall {recall}");
+        // Saved and loaded, the appended segments (points out of insertion order) search alike.
+        let back = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.stats(), c.stats());
+        for q in items[..hi].iter().step_by(97) {
+            let opts = SearchOptions::top(5);
+            assert_eq!(
+                pairs(&back.search(&q.embedding, &opts).unwrap()),
+                pairs(&c.search(&q.embedding, &opts).unwrap())
+            );
+        }
+    }
+    // Many removals: tombstones above the threshold make maintain rebuild.
+    let gone: Vec<&str> = items[..1500].iter().map(|i| i.id.as_str()).collect();
+    c.remove(&gone);
+    assert!(c.stats().tombstones > 0);
+    assert!(c.maintain());
+    let s = c.stats();
+    assert_eq!((s.tombstones, s.tail, s.segments), (0, 0, 3));
+}

@@ -98,6 +98,11 @@ pub const KEEP_PRUNED_FROM: usize = 30_000;
 /// Default [`IndexPolicy::max_segment_size`].
 pub const MAX_SEGMENT_SIZE: usize = 25_000;
 
+/// How many segments more than a full rebuild would make [`Collection::maintain`] lets a
+/// growing collection have (each costs a graph search per query) before it rebuilds instead of
+/// indexing the tail on its own.
+pub const EXTRA_SEGMENTS: usize = 2;
+
 impl Default for IndexPolicy {
     fn default() -> Self {
         IndexPolicy {
@@ -657,15 +662,31 @@ impl Collection {
         }
     }
 
-    /// Runs [`rebuild`](Self::rebuild) if [`needs_rebuild`](Self::needs_rebuild); returns whether
-    /// it did.
+    /// If [`needs_rebuild`](Self::needs_rebuild): when only the tail has grown and the graphs
+    /// would stay at most [`EXTRA_SEGMENTS`] more than a rebuild makes, indexes the tail as new
+    /// segments ([`index_tail`](Self::index_tail)); otherwise [`rebuild`](Self::rebuild)s.
+    /// Returns whether it did either.
     pub fn maintain(&mut self) -> bool {
-        if self.needs_rebuild() {
-            self.rebuild();
-            true
-        } else {
-            false
+        if !self.needs_rebuild() {
+            return false;
         }
+        let p = &self.policy;
+        let live = self.len();
+        let appendable = self.graph.as_ref().is_some_and(|g| {
+            let points = g.slot_of.len();
+            let tail = live.saturating_sub(points - g.tombstones);
+            let max = p.max_segment_size.max(1);
+            live >= p.min_index_size
+                && g.ef_search == p.ef_search
+                && g.tombstones as f32 <= p.max_tombstone_fraction * points as f32
+                && g.segments.len() + tail.div_ceil(max) <= live.div_ceil(max) + EXTRA_SEGMENTS
+        });
+        if appendable {
+            self.index_tail();
+        } else {
+            self.rebuild();
+        }
+        true
     }
 
     /// Rebuilds the HNSW graphs over all live items (or drops them below `min_index_size`), clearing
@@ -686,41 +707,95 @@ impl Collection {
         let segments = n.div_ceil(p.max_segment_size.max(1));
         let mut graph = Graph {
             segments: Vec::with_capacity(segments),
-            slot_of: vec![NONE; n],
+            slot_of: Vec::with_capacity(n),
             tombstones: 0,
             ef_search: p.ef_search,
         };
         // Equal sizes, insertion order: segment `i` holds slots `start(i)..start(i + 1)`.
         let start = |i: usize| i * n / segments;
         for i in 0..segments {
-            let (lo, hi) = (start(i), start(i + 1));
-            let points: Vec<Vector> = self.slots[lo..hi]
-                .iter()
-                .filter_map(|s| s.vector.clone().map(Vector))
-                .collect();
-            let builder = Builder::default()
-                .ef_construction(p.ef_construction)
-                .ef_search(p.ef_search)
-                .seed(p.seed.wrapping_add(i as u64))
-                .select_heuristic(p.heuristic.then_some(instant_distance::Heuristic {
-                    extend_candidates: false,
-                    keep_pruned: points.len() >= p.keep_pruned_from,
-                }));
-            let (hnsw, pids) = builder.build_hnsw(points);
-            let offset = lo as u32;
-            for (j, pid) in pids.iter().enumerate() {
-                let pid = offset + pid.into_inner();
-                graph.slot_of[pid as usize] = (lo + j) as u32;
-                self.slots[lo + j].pid = pid;
-            }
-            graph.segments.push(Segment {
-                hnsw,
-                offset,
-                len: (hi - lo) as u32,
-            });
+            let members: Vec<u32> = (start(i) as u32..start(i + 1) as u32).collect();
+            self.add_segment(&mut graph, &members);
         }
         self.tail.clear();
         self.graph = Some(graph);
+    }
+
+    /// Builds one more segment over the live `members` (slots not in a graph) and numbers its
+    /// points after the graph's last one.
+    fn add_segment(&mut self, graph: &mut Graph, members: &[u32]) {
+        let p = &self.policy;
+        let members: Vec<u32> = members
+            .iter()
+            .copied()
+            .filter(|&s| self.slots[s as usize].vector.is_some())
+            .collect();
+        if members.is_empty() {
+            return;
+        }
+        let points: Vec<Vector> = members
+            .iter()
+            .filter_map(|&s| self.slots[s as usize].vector.clone().map(Vector))
+            .collect();
+        let builder = Builder::default()
+            .ef_construction(p.ef_construction)
+            .ef_search(p.ef_search)
+            .seed(p.seed.wrapping_add(graph.segments.len() as u64))
+            .select_heuristic(p.heuristic.then_some(instant_distance::Heuristic {
+                extend_candidates: false,
+                keep_pruned: points.len() >= p.keep_pruned_from,
+            }));
+        let (hnsw, pids) = builder.build_hnsw(points);
+        let offset = graph.slot_of.len() as u32;
+        graph
+            .slot_of
+            .resize(graph.slot_of.len() + members.len(), NONE);
+        for (&s, pid) in members.iter().zip(&pids) {
+            let pid = offset + pid.into_inner();
+            graph.slot_of[pid as usize] = s;
+            self.slots[s as usize].pid = pid;
+        }
+        graph.segments.push(Segment {
+            hnsw,
+            offset,
+            len: members.len() as u32,
+        });
+    }
+
+    /// Indexes the tail as new segments (of at most `max_segment_size`), keeping the graphs
+    /// there are; returns `false` (and does nothing) when there is no graph or the tail is empty.
+    ///
+    /// Cheaper than [`rebuild`](Self::rebuild) for a growing collection: adding 10k items to
+    /// 100k builds a graph of 10k instead of four of 27.5k. Tombstones stay, and every segment
+    /// adds a graph search to each query; [`maintain`](Self::maintain) chooses between the two.
+    pub fn index_tail(&mut self) -> bool {
+        let Some(mut graph) = self.graph.take() else {
+            return false;
+        };
+        let mut tail: Vec<u32> = self
+            .tail
+            .iter()
+            .copied()
+            .filter(|&s| {
+                self.slots
+                    .get(s as usize)
+                    .is_some_and(|x| x.vector.is_some() && x.pid == NONE)
+            })
+            .collect();
+        tail.sort_unstable();
+        tail.dedup();
+        if tail.is_empty() {
+            self.graph = Some(graph);
+            return false;
+        }
+        let parts = tail.len().div_ceil(self.policy.max_segment_size.max(1));
+        for i in 0..parts {
+            let (lo, hi) = (i * tail.len() / parts, (i + 1) * tail.len() / parts);
+            self.add_segment(&mut graph, &tail[lo..hi]);
+        }
+        self.tail.clear();
+        self.graph = Some(graph);
+        true
     }
 
     fn query_vector(&self, q: &[f32]) -> Result<Vec<f32>> {

@@ -33,7 +33,7 @@ pub mod simd;
 
 pub use collection::{
     Collection, Example, IndexPolicy, IndexStats, ItemRef, Recommend, SearchHit, SearchOptions,
-    Upserted, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,
+    Upserted, EXTRA_SEGMENTS, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,
 };
 pub use filter::{Condition, Filter};
 pub use persist::{FORMAT_VERSION, MAGIC};

@@ -236,9 +236,16 @@ impl JsCollection {
         self.inner.needs_rebuild()
     }
 
-    /// Rebuilds the HNSW graph over all live items (run it in a worker, between batches).
+    /// Rebuilds the HNSW graphs over all live items (run it in a worker, between batches).
     pub fn rebuild(&mut self) {
         self.inner.rebuild()
+    }
+
+    /// If a rebuild would pay off: indexes the items added since the last build as new graph
+    /// segments when that is enough, else rebuilds; returns whether it did either (see the Rust
+    /// `Collection::maintain`).
+    pub fn maintain(&mut self) -> bool {
+        self.inner.maintain()
     }
 
     /// `{ live, indexed, tail, tombstones, segments }`.
