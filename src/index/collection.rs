@@ -214,7 +214,8 @@ pub struct IndexStats {
     pub tail: usize,
     /// Graph points whose item was removed or replaced.
     pub tombstones: usize,
-    /// HNSW graphs the last build made (see [`IndexPolicy::max_segment_size`]); 0 without one.
+    /// HNSW graphs (segments) every search visits: those of the last rebuild plus any that
+    /// [`Collection::index_tail`] added (see [`IndexPolicy::max_segment_size`]); 0 without a graph.
     pub segments: usize,
 }
 
