@@ -715,6 +715,12 @@ fn nothing_in_the_options_is_silently_ignored() {
     assert_eq!(o.k, 3);
     assert_eq!(o.min_score, Some(0.5));
     assert!(Collection::new(space(0)).is_err());
+    let no_segments = IndexPolicy {
+        max_segment_size: 0,
+        ..IndexPolicy::default()
+    };
+    let e = Collection::with_policy(space(2), no_segments).unwrap_err();
+    assert_eq!(e.code(), "InvalidArgument");
 }
 
 /// The items `tests/fixtures/collections/make.rs` saved: 8 upserted, `img3` removed, graph over

@@ -42,6 +42,15 @@ fn items(seed: u64, n: usize, dim: usize) -> Vec<Item> {
         .collect()
 }
 
+fn space(dim: usize) -> SpaceInfo {
+    SpaceInfo {
+        model_key: "k".into(),
+        model_name: "wasm".into(),
+        dim,
+        quantization: "f32".into(),
+    }
+}
+
 fn bits(h: &[SearchHit]) -> Vec<(String, u32)> {
     h.iter()
         .map(|x| (x.id.clone(), x.score.to_bits()))
@@ -52,12 +61,7 @@ fn bits(h: &[SearchHit]) -> Vec<(String, u32)> {
 fn quantized_scan_returns_exactly_the_plain_scan_results() {
     let (dim, seed) = (64, 7);
     let all = items(seed, 2500, dim);
-    let space = SpaceInfo {
-        model_key: "k".into(),
-        model_name: "wasm".into(),
-        dim,
-        quantization: "f32".into(),
-    };
+    let space = space(dim);
     let make = |quantized_scan: bool| {
         let mut c = Collection::with_policy(
             space.clone(),
@@ -128,12 +132,7 @@ fn collections_saved_by_earlier_releases_still_load() {
 fn segmented_graphs_search_like_an_exact_scan_and_round_trip() {
     let (dim, seed) = (32, 11);
     let all = items(seed, 2400, dim);
-    let space = SpaceInfo {
-        model_key: "k".into(),
-        model_name: "wasm".into(),
-        dim,
-        quantization: "f32".into(),
-    };
+    let space = space(dim);
     let policy = IndexPolicy {
         min_index_size: 100,
         max_segment_size: 700,

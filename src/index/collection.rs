@@ -652,15 +652,23 @@ impl Collection {
         match &self.graph {
             None => live >= p.min_index_size,
             Some(g) => {
-                let points = g.slot_of.len();
-                let indexed = points - g.tombstones;
-                let tail = live.saturating_sub(indexed);
+                let (indexed, tail) = self.indexed_and_tail(g);
                 live < p.min_index_size
                     || (tail > p.min_tail && tail as f32 > p.max_tail_fraction * indexed as f32)
-                    || g.tombstones as f32 > p.max_tombstone_fraction * points as f32
+                    || self.too_many_tombstones(g)
                     || g.ef_search != p.ef_search
             }
         }
+    }
+
+    /// Live graph points, and live items outside the graph.
+    fn indexed_and_tail(&self, g: &Graph) -> (usize, usize) {
+        let indexed = g.slot_of.len() - g.tombstones;
+        (indexed, self.len().saturating_sub(indexed))
+    }
+
+    fn too_many_tombstones(&self, g: &Graph) -> bool {
+        g.tombstones as f32 > self.policy.max_tombstone_fraction * g.slot_of.len() as f32
     }
 
     /// If [`needs_rebuild`](Self::needs_rebuild): when only the tail has grown and the graphs
@@ -673,13 +681,13 @@ impl Collection {
         }
         let p = &self.policy;
         let live = self.len();
+        // (`max_segment_size` >= 1: every policy passes `check_policy`.)
         let appendable = self.graph.as_ref().is_some_and(|g| {
-            let points = g.slot_of.len();
-            let tail = live.saturating_sub(points - g.tombstones);
-            let max = p.max_segment_size.max(1);
+            let (_, tail) = self.indexed_and_tail(g);
+            let max = p.max_segment_size;
             live >= p.min_index_size
                 && g.ef_search == p.ef_search
-                && g.tombstones as f32 <= p.max_tombstone_fraction * points as f32
+                && !self.too_many_tombstones(g)
                 && g.segments.len() + tail.div_ceil(max) <= live.div_ceil(max) + EXTRA_SEGMENTS
         });
         if appendable {
@@ -705,7 +713,7 @@ impl Collection {
         }
         let p = &self.policy;
         let n = self.slots.len();
-        let segments = n.div_ceil(p.max_segment_size.max(1));
+        let segments = n.div_ceil(p.max_segment_size);
         let mut graph = Graph {
             segments: Vec::with_capacity(segments),
             slot_of: Vec::with_capacity(n),
@@ -789,7 +797,7 @@ impl Collection {
             self.graph = Some(graph);
             return false;
         }
-        let parts = tail.len().div_ceil(self.policy.max_segment_size.max(1));
+        let parts = tail.len().div_ceil(self.policy.max_segment_size);
         for i in 0..parts {
             let (lo, hi) = (i * tail.len() / parts, (i + 1) * tail.len() / parts);
             self.add_segment(&mut graph, &tail[lo..hi]);
@@ -1002,8 +1010,8 @@ impl Collection {
                 && frontiers.iter().all(|&(complete, _)| complete);
             let enough = matched.len() >= opts.k && {
                 let mut scores: Vec<f32> = matched.iter().map(|m| m.1).collect();
-                scores.sort_unstable_by(|a, b| b.total_cmp(a));
-                let kth = scores[opts.k - 1];
+                let (_, &mut kth, _) =
+                    scores.select_nth_unstable_by(opts.k - 1, |a, b| b.total_cmp(a));
                 // (The slack covers `1 - (1 - dot)` against the exact rescored `dot`.)
                 frontiers
                     .iter()
