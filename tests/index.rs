@@ -9,7 +9,21 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+/// Every collection in these tests starts here, so graph builds run on one thread.
+///
+/// instant-distance inserts in parallel on native targets, so a multi-threaded build is not
+/// reproducible: across 46 builds on 16 threads the filtered recall checked below ranged
+/// 0.968..1.0, and two collections built from the same items could differ. On one thread, as in
+/// the browser, a build is a pure function of its items and seed (the kernels have no runtime
+/// dispatch on native), so each test checks one fixed graph on every machine.
 fn space(dim: usize) -> SpaceInfo {
+    static ONE_THREAD: std::sync::Once = std::sync::Once::new();
+    ONE_THREAD.call_once(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build_global()
+            .expect("no rayon pool before the first collection");
+    });
     SpaceInfo {
         model_key: "test-model".into(),
         model_name: "test".into(),
@@ -206,14 +220,8 @@ fn filtered_graph_search(policy: IndexPolicy) {
     let seed = 8;
     println!("seed {seed}");
     let items = clustered(seed, 3000, 32, 10);
-    // instant-distance inserts in parallel on native targets, so a multi-threaded build is not
-    // reproducible: across 46 builds on 16 threads the recall below ranged 0.968..1.0. Build on
-    // one thread, as the browser does, so this test measures one fixed graph (recall 0.9975).
-    let one_thread = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
-    let mut c = one_thread.install(|| collection(&items, 32, policy.clone(), true));
+    // One fixed graph (built on one thread, see `space`): recall 0.9975.
+    let mut c = collection(&items, 32, policy.clone(), true);
     let segments = if policy.max_segment_size == 1000 {
         3
     } else {
@@ -847,7 +855,33 @@ fn quantized_scan_returns_exactly_the_plain_scan_results() {
             );
             assert_eq!(bits(&x), bits(&y), "{stage}, k {k}");
             let want = brute_force(a, &q.embedding, &opts, &[]);
-            assert_eq!(pairs(&y), want, "{stage}, k {k}");
+            if a.stats().indexed == 0 {
+                assert_eq!(pairs(&y), want, "{stage}, k {k}");
+            } else {
+                // A graph search is approximate: it must return real matches with their exact
+                // scores, best first, and as many as asked for, but need not find the best ones.
+                let all = brute_force(
+                    a,
+                    &q.embedding,
+                    &SearchOptions {
+                        k: usize::MAX,
+                        ..opts.clone()
+                    },
+                    &[],
+                );
+                let mut last = f32::INFINITY;
+                for (id, score) in pairs(&y) {
+                    assert!(
+                        all.contains(&(id.clone(), score)),
+                        "{stage}, k {k}: {id} {score}"
+                    );
+                    assert!(score <= last, "{stage}, k {k}: order");
+                    last = score;
+                }
+                if opts.min_score.is_none() {
+                    assert_eq!(y.len(), want.len(), "{stage}, k {k}");
+                }
+            }
         }
         let id = &a.iter().nth(17).unwrap().id.to_string();
         assert_eq!(
