@@ -23,18 +23,20 @@ size() { printf '%-36s %9d bytes raw, %9d bytes gzip -9\n' "$1" "$(stat -c %s "$
 # .cargo/config.toml's rustflags for wasm32, which RUSTFLAGS would replace entirely.
 base_flags='--cfg getrandom_backend="wasm_js"'
 
-# cargo_build <variant> <target-dir> <rustflags or empty> <cargo args...>
+# cargo_build <variant> <rustflags or empty> <cargo args...>: the variant's cargo build, in its
+# own target dir (tdir_of).
 cargo_build() {
-  local variant=$1 tdir=$2 flags=$3
-  shift 3
+  local variant=$1 flags=$2 tdir
+  tdir=$(tdir_of "$variant")
+  shift 2
   local t0=$SECONDS
   if [ -n "$flags" ]; then
     RUSTFLAGS="$flags" CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
   else
     CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
   fi
-  echo "cargo build: $((SECONDS - t0)) s"
-  size "cargo output" "$tdir/wasm32-unknown-unknown/release/clipsearch.wasm"
+  echo "[$variant] cargo build: $((SECONDS - t0)) s"
+  size "[$variant] cargo output" "$tdir/wasm32-unknown-unknown/release/clipsearch.wasm"
 }
 
 # bindgen <variant> <out-name> <target-dir>: wasm-bindgen into pkg/, unless pkg/ was already
@@ -109,10 +111,9 @@ name_of() { if [ "$1" = simd128 ]; then echo clipsearch; else echo "clipsearch_$
 tdir_of() { if [ "$1" = simd128 ]; then echo "$target"; else echo "$target/$1"; fi; }
 cargo_step() {
   case $1 in
-    simd128) cargo_build simd128 "$target" "" ;;
+    simd128) cargo_build simd128 "" ;;
     relaxed)
-      cargo_build relaxed "$target/relaxed" \
-        "-C target-feature=+simd128,+relaxed-simd $base_flags" --features relaxed-simd
+      cargo_build relaxed "-C target-feature=+simd128,+relaxed-simd $base_flags" --features relaxed-simd
       ;;
   esac
 }
