@@ -35,8 +35,8 @@ cargo_build() {
   else
     CARGO_TARGET_DIR="$tdir" cargo build --lib --release --target wasm32-unknown-unknown "$@"
   fi
-  echo "[$variant] cargo build: $((SECONDS - t0)) s"
-  size "[$variant] cargo output" "$tdir/wasm32-unknown-unknown/release/clipsearch.wasm"
+  echo "cargo build: $((SECONDS - t0)) s"
+  size "cargo output" "$tdir/wasm32-unknown-unknown/release/clipsearch.wasm"
 }
 
 # bindgen <variant> <out-name> <target-dir>: wasm-bindgen into pkg/, unless pkg/ was already
