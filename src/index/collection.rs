@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::codes::{ScanCodes, MAX_CODE_DIM};
 use super::filter::Filter;
 use super::ids::IdMap;
-use super::simd::{dot, normalized};
+use super::simd::{dot, dot4, normalized};
 use crate::{Error, Item, Metadata, Result, SpaceInfo};
 
 /// Marks "no point" / "no slot".
@@ -26,6 +26,14 @@ impl Point for Vector {
     #[inline]
     fn distance(&self, other: &Self) -> f32 {
         1.0 - dot(&self.0, &other.0)
+    }
+
+    /// Four distances at once (`dot4`, each bit-identical to `distance`): instant-distance's
+    /// search (our vendored copy) calls this for the neighbours it visits, so the loads of four
+    /// scattered vectors overlap.
+    #[inline]
+    fn distances4(&self, others: [&Self; 4]) -> [f32; 4] {
+        dot4(&self.0, others.map(|o| &*o.0)).map(|d| 1.0 - d)
     }
 }
 

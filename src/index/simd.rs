@@ -3,16 +3,19 @@
 //! Vectors in a collection are L2-normalised, so the dot product is the cosine similarity and
 //! `1 - dot` is the distance the HNSW graph minimises.
 //!
-//! - Everywhere: [`dot`] keeps 16 independent accumulators over `chunks_exact(16)`, which lets
+//! - Everywhere: [`dot`] keeps 8 independent accumulators over `chunks_exact(8)`, which lets
 //!   LLVM vectorise the loop without reassociating a single floating-point sum (it may not
-//!   reorder one accumulator, but it maps the 16 lanes onto SIMD registers: AVX/AVX-512 natively).
+//!   reorder one accumulator, but it maps the 8 lanes onto SIMD registers: two SSE or one AVX register natively).
 //! - On `wasm32` with `simd128` enabled (`.cargo/config.toml` sets it), [`dot`] uses explicit
-//!   `core::arch::wasm32` `f32x4` intrinsics with four vector accumulators (16 lanes, the same
+//!   `core::arch::wasm32` `f32x4` intrinsics with two vector accumulators (8 lanes, the same
 //!   association order as the portable version).
+//! - [`dot4`] computes four dot products with one query at once, each bit-identical to [`dot`]:
+//!   graph searches use it so the memory loads of four scattered vectors overlap.
 //! - [`dot_naive`] is the plain sequential reference the fast paths are tested against.
 
-/// Lanes summed independently by [`dot`]; a multiple of every SIMD width we target.
-const LANES: usize = 16;
+/// Lanes summed independently by [`dot`]: two 128-bit vectors (wasm `simd128`, SSE), one AVX
+/// register. Few enough that [`dot4`] keeps all its accumulators in registers.
+const LANES: usize = 8;
 
 /// Dot product of `a` and `b` over `min(a.len(), b.len())` elements.
 ///
@@ -39,7 +42,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-/// The portable kernel: 16 independent accumulators, written so LLVM vectorises it.
+/// The portable kernel: 8 independent accumulators, written so LLVM vectorises it.
 ///
 /// # Example
 /// ```
@@ -66,17 +69,17 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     horizontal_sum(acc) + tail
 }
 
-/// Sums 16 lanes pairwise (the same tree the wasm kernel uses, so both agree closely).
+/// Sums 8 lanes pairwise (the same tree the wasm kernel uses, so both agree closely).
 #[inline]
 fn horizontal_sum(acc: [f32; LANES]) -> f32 {
     let mut s = [0.0_f32; 4];
     for (j, lane) in s.iter_mut().enumerate() {
-        *lane = (acc[j] + acc[4 + j]) + (acc[8 + j] + acc[12 + j]);
+        *lane = acc[j] + acc[4 + j];
     }
     (s[0] + s[2]) + (s[1] + s[3])
 }
 
-/// The explicit wasm `simd128` kernel: four `f32x4` accumulators.
+/// The explicit wasm `simd128` kernel: two `f32x4` accumulators.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 #[inline]
 pub fn dot_wasm_simd128(a: &[f32], b: &[f32]) -> f32 {
@@ -88,14 +91,12 @@ pub fn dot_wasm_simd128(a: &[f32], b: &[f32]) -> f32 {
     let (ra, rb) = (ca.remainder(), cb.remainder());
     let load = |s: &[f32]| -> v128 { f32x4(s[0], s[1], s[2], s[3]) };
     let zero = f32x4(0.0, 0.0, 0.0, 0.0);
-    let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+    let (mut s0, mut s1) = (zero, zero);
     for (x, y) in ca.zip(cb) {
         s0 = f32x4_add(s0, f32x4_mul(load(&x[0..4]), load(&y[0..4])));
         s1 = f32x4_add(s1, f32x4_mul(load(&x[4..8]), load(&y[4..8])));
-        s2 = f32x4_add(s2, f32x4_mul(load(&x[8..12]), load(&y[8..12])));
-        s3 = f32x4_add(s3, f32x4_mul(load(&x[12..16]), load(&y[12..16])));
     }
-    let s = f32x4_add(f32x4_add(s0, s1), f32x4_add(s2, s3));
+    let s = f32x4_add(s0, s1);
     let mut tail = 0.0_f32;
     for (x, y) in ra.iter().zip(rb) {
         tail += x * y;
@@ -103,6 +104,117 @@ pub fn dot_wasm_simd128(a: &[f32], b: &[f32]) -> f32 {
     (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<2>(s))
         + (f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<3>(s))
         + tail
+}
+
+/// The dot products of `q` with four vectors, each exactly (to the bit) what [`dot`] returns
+/// for it: the same lanes, accumulated in the same order.
+///
+/// Computing four at once interleaves their memory loads. A graph search visits vectors
+/// scattered in memory and waits on each one's first cache lines; four streams in flight hide
+/// most of that wait.
+///
+/// # Example
+/// ```
+/// use clipsearch::index::simd::{dot, dot4};
+/// let q: Vec<f32> = (0..40).map(|i| i as f32 * 0.1).collect();
+/// let vs: Vec<Vec<f32>> = (0..4).map(|j| q.iter().map(|x| x - j as f32).collect()).collect();
+/// let d = dot4(&q, [&vs[0], &vs[1], &vs[2], &vs[3]]);
+/// for j in 0..4 {
+///     assert_eq!(d[j].to_bits(), dot(&q, &vs[j]).to_bits());
+/// }
+/// ```
+#[inline]
+pub fn dot4(q: &[f32], vs: [&[f32]; 4]) -> [f32; 4] {
+    let n = vs.iter().fold(q.len(), |n, v| n.min(v.len()));
+    if vs.iter().any(|v| v.len() != n) || q.len() != n {
+        // Mixed lengths (never in a collection): each its own `dot`, truncated as `dot` does.
+        return vs.map(|v| dot(q, v));
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        dot4_wasm_simd128(q, vs)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        dot4_portable(q, vs)
+    }
+}
+
+/// [`dot4`]'s portable kernel: [`dot_portable`]'s 8 accumulators for each of the four.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline]
+fn dot4_portable(q: &[f32], vs: [&[f32]; 4]) -> [f32; 4] {
+    let n = q.len();
+    let full = n - n % LANES;
+    let (mut a0, mut a1, mut a2, mut a3) =
+        ([0.0_f32; LANES], [0.0; LANES], [0.0; LANES], [0.0; LANES]);
+    for (i, x) in q[..full].chunks_exact(LANES).enumerate() {
+        let at = i * LANES;
+        let (y0, y1, y2, y3) = (
+            &vs[0][at..at + LANES],
+            &vs[1][at..at + LANES],
+            &vs[2][at..at + LANES],
+            &vs[3][at..at + LANES],
+        );
+        for l in 0..LANES {
+            a0[l] += x[l] * y0[l];
+            a1[l] += x[l] * y1[l];
+            a2[l] += x[l] * y2[l];
+            a3[l] += x[l] * y3[l];
+        }
+    }
+    let mut out = [0.0_f32; 4];
+    for ((o, a), v) in out.iter_mut().zip([a0, a1, a2, a3]).zip(vs) {
+        let mut tail = 0.0_f32;
+        for (x, y) in q[full..].iter().zip(&v[full..]) {
+            tail += x * y;
+        }
+        *o = horizontal_sum(a) + tail;
+    }
+    out
+}
+
+/// [`dot4`]'s wasm `simd128` kernel: [`dot_wasm_simd128`]'s two `f32x4` accumulators for each
+/// of the four (eight in all, with the query's two: fits the 16 registers of SSE).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline]
+fn dot4_wasm_simd128(q: &[f32], vs: [&[f32]; 4]) -> [f32; 4] {
+    use core::arch::wasm32::{f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, v128};
+    let n = q.len();
+    let full = n - n % LANES;
+    let load = |s: &[f32]| -> v128 { f32x4(s[0], s[1], s[2], s[3]) };
+    let zero = f32x4(0.0, 0.0, 0.0, 0.0);
+    let (mut a0, mut a1, mut a2, mut a3) = ([zero; 2], [zero; 2], [zero; 2], [zero; 2]);
+    for (i, x) in q[..full].chunks_exact(LANES).enumerate() {
+        let at = i * LANES;
+        let (x0, x1) = (load(&x[0..4]), load(&x[4..8]));
+        let (y0, y1, y2, y3) = (
+            &vs[0][at..at + LANES],
+            &vs[1][at..at + LANES],
+            &vs[2][at..at + LANES],
+            &vs[3][at..at + LANES],
+        );
+        a0[0] = f32x4_add(a0[0], f32x4_mul(x0, load(&y0[0..4])));
+        a1[0] = f32x4_add(a1[0], f32x4_mul(x0, load(&y1[0..4])));
+        a2[0] = f32x4_add(a2[0], f32x4_mul(x0, load(&y2[0..4])));
+        a3[0] = f32x4_add(a3[0], f32x4_mul(x0, load(&y3[0..4])));
+        a0[1] = f32x4_add(a0[1], f32x4_mul(x1, load(&y0[4..8])));
+        a1[1] = f32x4_add(a1[1], f32x4_mul(x1, load(&y1[4..8])));
+        a2[1] = f32x4_add(a2[1], f32x4_mul(x1, load(&y2[4..8])));
+        a3[1] = f32x4_add(a3[1], f32x4_mul(x1, load(&y3[4..8])));
+    }
+    let mut out = [0.0_f32; 4];
+    for ((o, a), v) in out.iter_mut().zip([a0, a1, a2, a3]).zip(vs) {
+        let s = f32x4_add(a[0], a[1]);
+        let mut tail = 0.0_f32;
+        for (x, y) in q[full..].iter().zip(&v[full..]) {
+            tail += x * y;
+        }
+        *o = (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<2>(s))
+            + (f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<3>(s))
+            + tail;
+    }
+    out
 }
 
 /// The sequential reference dot product (one accumulator, in order). Slow; for tests.

@@ -603,8 +603,26 @@ impl Search {
                 }
             }
 
-            for pid in layer.nearest_iter(candidate.pid).take(links) {
-                self.push(pid, point, points);
+            // Unvisited neighbours first, then their distances four at a time
+            // (`Point::distances4`), so the loads of four points overlap.
+            let mut fresh = [PointId::default(); M * 2];
+            let mut n = 0;
+            for pid in layer.nearest_iter(candidate.pid).take(links.min(M * 2)) {
+                if self.visited.insert(pid) {
+                    fresh[n] = pid;
+                    n += 1;
+                }
+            }
+            let mut chunks = fresh[..n].chunks_exact(4);
+            for c in &mut chunks {
+                let d = point.distances4([&points[c[0]], &points[c[1]], &points[c[2]], &points[c[3]]]);
+                for (&pid, d) in c.iter().zip(d) {
+                    self.push_visited(pid, d);
+                }
+            }
+            for &pid in chunks.remainder() {
+                let d = point.distance(&points[pid]);
+                self.push_visited(pid, d);
             }
 
             // If we don't truncate here, `furthest` will be further out than necessary, making
@@ -707,7 +725,13 @@ impl Search {
         }
 
         let other = &points[pid];
-        let distance = OrderedFloat::from(point.distance(other));
+        self.push_visited(pid, point.distance(other));
+    }
+
+    /// The rest of `push` for a node already marked visited, at `distance` from the query.
+    #[inline]
+    fn push_visited(&mut self, pid: PointId, distance: f32) {
+        let distance = OrderedFloat::from(distance);
         let new = Candidate { distance, pid };
         let idx = match self.nearest.binary_search(&new) {
             Err(idx) if idx < self.ef => idx,
@@ -779,6 +803,15 @@ impl Default for Search {
 
 pub trait Point: Clone + Sync {
     fn distance(&self, other: &Self) -> f32;
+
+    /// The distances from `self` to four points, in order. Searches call this for the
+    /// neighbours they visit, four at a time; the default calls [`Point::distance`] four times.
+    /// An implementation that interleaves the four computations lets their memory loads
+    /// overlap, which is what a search waits on for large points. It must return exactly what
+    /// `distance` would for each.
+    fn distances4(&self, others: [&Self; 4]) -> [f32; 4] {
+        others.map(|o| self.distance(o))
+    }
 }
 
 /// The parameter `M` from the paper
