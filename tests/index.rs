@@ -9,6 +9,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
+#[path = "index/cases.rs"]
+mod cases;
+
 /// Every collection in these tests starts here, so graph builds run on one thread.
 ///
 /// instant-distance inserts in parallel on native targets, so a multi-threaded build is not
@@ -147,20 +150,7 @@ fn dot4_gives_each_dot_product_to_the_bit() {
     let seed = 12;
     println!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
-    for len in [
-        0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 512, 768, 1000,
-    ] {
-        let mut v = || -> Vec<f32> { (0..len).map(|_| rng.gen_range(-1.0..1.0)).collect() };
-        let (q, a, b, c, d) = (v(), v(), v(), v(), v());
-        let got = simd::dot4(&q, [&a, &b, &c, &d]);
-        for (g, x) in got.iter().zip([&a, &b, &c, &d]) {
-            assert_eq!(g.to_bits(), dot(&q, x).to_bits(), "len {len}");
-        }
-    }
-    // Vectors of other lengths than the query: each truncated as `dot` does.
-    let q = [1.0, 2.0, 3.0];
-    let got = simd::dot4(&q, [&[1.0, 1.0], &[1.0; 3], &[1.0; 4], &[]]);
-    assert_eq!(got, [3.0, 6.0, 6.0, 0.0]);
+    cases::dot4_matches_dot_to_the_bit(|| rng.gen_range(-1.0..1.0));
 }
 
 /// An HNSW point whose distance is `1 - dot`, computed one at a time (instant-distance's

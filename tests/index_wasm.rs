@@ -4,12 +4,15 @@
 //! the fuller native versions of these checks.
 #![cfg(target_arch = "wasm32")]
 
-use clipsearch::index::{dot, simd, Collection, Filter, IndexPolicy, SearchHit, SearchOptions};
+use clipsearch::index::{Collection, Filter, IndexPolicy, SearchHit, SearchOptions};
 use clipsearch::{Item, Metadata, SpaceInfo};
 use serde_json::json;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+#[path = "index/cases.rs"]
+mod cases;
 
 /// A seeded generator in `[-1, 1)`.
 struct Lcg(u64);
@@ -60,19 +63,7 @@ fn bits(h: &[SearchHit]) -> Vec<(String, u32)> {
 #[wasm_bindgen_test]
 fn dot4_gives_each_dot_product_to_the_bit() {
     let mut r = Lcg(12);
-    for len in [
-        0, 1, 3, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 512, 768, 1000,
-    ] {
-        let mut v = || -> Vec<f32> { (0..len).map(|_| r.next()).collect() };
-        let (q, a, b, c, d) = (v(), v(), v(), v(), v());
-        let got = simd::dot4(&q, [&a, &b, &c, &d]);
-        for (g, x) in got.iter().zip([&a, &b, &c, &d]) {
-            assert_eq!(g.to_bits(), dot(&q, x).to_bits(), "len {len}");
-        }
-    }
-    let q = [1.0, 2.0, 3.0];
-    let got = simd::dot4(&q, [&[1.0, 1.0], &[1.0; 3], &[1.0; 4], &[]]);
-    assert_eq!(got, [3.0, 6.0, 6.0, 0.0]);
+    cases::dot4_matches_dot_to_the_bit(|| r.next());
 }
 
 #[wasm_bindgen_test]
