@@ -5,7 +5,8 @@
 //!
 //! - Everywhere: [`dot`] keeps 8 independent accumulators over `chunks_exact(8)`, which lets
 //!   LLVM vectorise the loop without reassociating a single floating-point sum (it may not
-//!   reorder one accumulator, but it maps the 8 lanes onto SIMD registers: two SSE or one AVX register natively).
+//!   reorder one accumulator, but it maps the 8 lanes onto SIMD registers: two SSE registers or
+//!   one AVX register natively).
 //! - On `wasm32` with `simd128` enabled (`.cargo/config.toml` sets it), [`dot`] uses explicit
 //!   `core::arch::wasm32` `f32x4` intrinsics with two vector accumulators (8 lanes, the same
 //!   association order as the portable version).

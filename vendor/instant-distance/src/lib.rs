@@ -615,7 +615,8 @@ impl Search {
             }
             let mut chunks = fresh[..n].chunks_exact(4);
             for c in &mut chunks {
-                let d = point.distances4([&points[c[0]], &points[c[1]], &points[c[2]], &points[c[3]]]);
+                let d =
+                    point.distances4([&points[c[0]], &points[c[1]], &points[c[2]], &points[c[3]]]);
                 for (&pid, d) in c.iter().zip(d) {
                     self.push_visited(pid, d);
                 }
