@@ -11,6 +11,8 @@ use serde_json::json;
 
 #[path = "index/cases.rs"]
 mod cases;
+#[path = "index/reference_graph.rs"]
+mod reference_graph;
 
 /// Every collection in these tests starts here, so graph builds run on one thread.
 ///
@@ -214,6 +216,18 @@ fn graphs_built_and_searched_four_distances_at_a_time_are_the_same() {
         recall += usize::from(dot(q, best) == truth);
     }
     assert!(recall >= 190, "best hit exact for {recall} of 200 queries");
+}
+
+#[test]
+fn graphs_are_those_the_published_instant_distance_builds() {
+    // The vendored instant-distance reorders its inner loops (`CHANGES.md`); graphs and searches
+    // must stay those of the published 0.6.1. This digest is what the published crate gives
+    // (`cargo run --release --manifest-path vendor/instant-distance/reference/Cargo.toml`).
+    space(1); // rayon's global pool: one thread, so builds are deterministic
+    assert_eq!(
+        reference_graph::reference_digest(),
+        "26b6222b81a7c9fe36925cd99f7e0481e7fb2309398f1a7d0360e1302189f633"
+    );
 }
 
 #[test]
