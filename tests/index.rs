@@ -272,6 +272,38 @@ fn results_with_equal_scores_are_ordered_by_id() {
 }
 
 #[test]
+fn equal_scores_spread_over_segments_come_back_as_an_exact_search_orders_them() {
+    // 30 copies of one vector, 10 in each of 3 segments, named so that the graph lists each
+    // segment's copies in the opposite order to their ids (the smallest ids come last, in the
+    // last segment). A search that stopped reading a segment's list after its first k matches
+    // would keep the wrong copies; the answer must be the k smallest ids, as in an exact scan.
+    let mut items = clustered(12, 3000, 32, 10);
+    let v = items[0].embedding.clone();
+    for (j, it) in items.iter_mut().step_by(100).enumerate() {
+        it.id = format!("copy-{:02}", 29 - j);
+        it.embedding = v.clone();
+        it.metadata.insert("even".into(), json!(j % 2 == 0));
+    }
+    let c = collection(&items, 32, small_graph_policy(), true);
+    assert_eq!(c.stats().segments, 3);
+    let even = json!({"must": [{"key": "even", "match": {"value": true}}]});
+    let even = Filter::from_value(&even).unwrap();
+    for filter in [None, Some(even)] {
+        for k in [1, 5, 12, 25] {
+            let opts = SearchOptions {
+                k,
+                min_score: None,
+                filter: filter.clone(),
+            };
+            let hits = c.search(&v, &opts).unwrap();
+            let truth = brute_force(&c, &v, &opts, &[]);
+            assert!(truth[..k.min(10)].iter().all(|t| t.0.starts_with("copy-")));
+            assert_eq!(pairs(&hits), truth, "k {k}, filter {:?}", opts.filter);
+        }
+    }
+}
+
+#[test]
 fn filtered_exact_search_equals_brute_force_filtering() {
     let seed = 7;
     println!("seed {seed}");

@@ -989,10 +989,19 @@ impl Collection {
                 for seg in &g.segments {
                     let mut n_candidates = 0;
                     let mut last_score = f32::INFINITY;
+                    // Once this segment has given k matches, the items further down its list
+                    // (nearest first) score below all k and cannot reach the top k: their
+                    // slots are not read. (The slack covers the graph's `1 - (1 - dot)` against
+                    // the exact rescored `dot`, and keeps ties, which rank by id.)
+                    let mut n_matched = 0;
+                    let mut below = f32::NEG_INFINITY;
                     for item in seg.hnsw.search(&query, scratch) {
                         n_candidates += 1;
                         let score = 1.0 - item.distance;
                         last_score = score;
+                        if score < below {
+                            continue;
+                        }
                         let pid = seg.offset as usize + item.pid.into_inner() as usize;
                         let s = g.slot_of.get(pid).copied().unwrap_or(NONE);
                         if s == NONE {
@@ -1004,6 +1013,10 @@ impl Collection {
                                 // bit-identical scores across exact and graph paths.
                                 let exact = slot.vector.as_deref().map_or(score, |v| dot(q, v));
                                 matched.push((s, exact));
+                                n_matched += 1;
+                                if n_matched == opts.k {
+                                    below = score - 1e-6;
+                                }
                             }
                         }
                     }
