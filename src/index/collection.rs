@@ -106,6 +106,10 @@ pub const KEEP_PRUNED_FROM: usize = 30_000;
 /// Default [`IndexPolicy::max_segment_size`].
 pub const MAX_SEGMENT_SIZE: usize = 25_000;
 
+/// How far a graph search's score (`1 - distance`, i.e. `1 - (1 - dot)`) may lie from the exact
+/// `dot` it is rescored to: comparisons between the two allow this much.
+const GRAPH_SCORE_SLACK: f32 = 1e-6;
+
 /// How many segments more than a full rebuild would make [`Collection::maintain`] lets a
 /// growing collection have (each costs a graph search per query) before it rebuilds instead of
 /// indexing the tail on its own.
@@ -991,8 +995,8 @@ impl Collection {
                     let mut last_score = f32::INFINITY;
                     // Once this segment has given k matches, the items further down its list
                     // (nearest first) score below all k and cannot reach the top k: their
-                    // slots are not read. (The slack covers the graph's `1 - (1 - dot)` against
-                    // the exact rescored `dot`, and keeps ties, which rank by id.)
+                    // slots are not read. (`GRAPH_SCORE_SLACK` also keeps ties, which rank by
+                    // id.)
                     let mut n_matched = 0;
                     let mut below = f32::NEG_INFINITY;
                     for item in seg.hnsw.search(&query, scratch) {
@@ -1015,7 +1019,7 @@ impl Collection {
                                 matched.push((s, exact));
                                 n_matched += 1;
                                 if n_matched == opts.k {
-                                    below = score - 1e-6;
+                                    below = score - GRAPH_SCORE_SLACK;
                                 }
                             }
                         }
@@ -1033,10 +1037,9 @@ impl Collection {
                 let mut scores: Vec<f32> = matched.iter().map(|m| m.1).collect();
                 let (_, &mut kth, _) =
                     scores.select_nth_unstable_by(opts.k - 1, |a, b| b.total_cmp(a));
-                // (The slack covers `1 - (1 - dot)` against the exact rescored `dot`.)
                 frontiers
                     .iter()
-                    .all(|&(complete, last)| complete || last <= kth + 1e-6)
+                    .all(|&(complete, last)| complete || last <= kth + GRAPH_SCORE_SLACK)
             };
             if enough || exhausted {
                 for (s, score) in matched {
