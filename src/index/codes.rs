@@ -14,6 +14,10 @@
 //!
 //! So results (ids, order, scores to the bit, ties) are those of the plain exact scan; only the
 //! work differs.
+//!
+//! The integer dot product has one kernel per build, all exact in `i32`: x86-64 SSE2 (`pmaddwd`),
+//! wasm simd128 (`i32x4.dot_i16x8_s`), wasm relaxed SIMD (`i32x4.relaxed_dot_i8x16_i7x16_add_s`
+//! on the query's positive and negative parts), and portable Rust elsewhere.
 
 /// Largest dimension codes are kept for: `dim * 127 * 127` must fit an `i32`.
 pub(crate) const MAX_CODE_DIM: usize = 100_000;
@@ -97,7 +101,7 @@ impl ScanCodes {
     fn approx(&self, q: &QueryCode, s: usize) -> Option<(f32, f32)> {
         let row = self.codes.get(s * self.dim..(s + 1) * self.dim)?;
         let &(scale, resid) = self.meta.get(s)?;
-        let a = q.scale * scale * dot_i8(&q.codes, row) as f32;
+        let a = q.scale * scale * q.dot(row) as f32;
         // |q·x − q̂·x̂| ≤ ‖q‖‖x − x̂‖ + ‖q − q̂‖‖x̂‖, ‖q‖ = ‖x‖ = 1, ‖x̂‖ ≤ 1 + resid.
         let bound = resid + q.resid * (1.0 + resid) + q.margin;
         Some((a, bound))
@@ -164,13 +168,44 @@ impl Ord for OrdF32 {
     }
 }
 
-/// A query quantized like the codes, widened to `i16` for the kernel.
+/// Items compiled only into the relaxed-SIMD build (see [`crate::kernels::RELAXED`]).
+macro_rules! relaxed {
+    ($($item:item)*) => {$(
+        #[cfg(all(
+            target_arch = "wasm32",
+            any(target_feature = "relaxed-simd", feature = "relaxed-simd")
+        ))]
+        $item
+    )*};
+}
+/// Items compiled into every other build.
+macro_rules! not_relaxed {
+    ($($item:item)*) => {$(
+        #[cfg(not(all(
+            target_arch = "wasm32",
+            any(target_feature = "relaxed-simd", feature = "relaxed-simd")
+        )))]
+        $item
+    )*};
+}
+
+/// A query quantized like the codes, laid out for this build's kernel.
 struct QueryCode {
-    codes: Vec<i16>,
+    /// The query's codes widened to `i16` (portable and simd128 kernels); in the relaxed-SIMD
+    /// build, `max(q, 0)` in its first half and `max(-q, 0)` in its second, both in
+    /// `[0, 127]` as `relaxed_dot_i8x16_i7x16` needs (so `q·x` = first·x − second·x, exact).
+    codes: Vec<QueryLane>,
     scale: f32,
     resid: f32,
     /// Covers `f32` rounding in the approximate score and in the exact dot product.
     margin: f32,
+}
+
+relaxed! {
+    type QueryLane = i8;
+}
+not_relaxed! {
+    type QueryLane = i16;
 }
 
 impl QueryCode {
@@ -178,33 +213,77 @@ impl QueryCode {
         let mut c = vec![0i8; q.len()];
         let (scale, resid) = quantize(q, &mut c);
         QueryCode {
-            codes: c.into_iter().map(i16::from).collect(),
+            codes: lanes(&c),
             scale,
             resid,
             margin: 1e-4 + q.len() as f32 * 2.4e-7,
         }
     }
+
+    /// `Σ q[i]·x[i]`, exact in `i32`.
+    #[inline]
+    fn dot(&self, x: &[i8]) -> i32 {
+        kernel_dot(&self.codes, x)
+    }
 }
 
-/// `Σ q[i]·x[i]` over `min(q.len(), x.len())` values, exact in `i32` (dimensions up to
-/// [`MAX_CODE_DIM`]).
-#[inline]
-pub(crate) fn dot_i8(q: &[i16], x: &[i8]) -> i32 {
-    let n = q.len().min(x.len());
-    let (q, x) = (&q[..n], &x[..n]);
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    {
-        dot_i8_wasm(q, x)
+relaxed! {
+    fn lanes(c: &[i8]) -> Vec<i8> {
+        let pos = c.iter().map(|&v| v.max(0));
+        let neg = c.iter().map(|&v| v.saturating_neg().max(0));
+        pos.chain(neg).collect()
     }
-    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    {
-        dot_i8_portable(q, x)
+
+    #[inline]
+    fn kernel_dot(q: &[i8], x: &[i8]) -> i32 {
+        let n = (q.len() / 2).min(x.len());
+        let (pos, neg) = q.split_at(q.len() / 2);
+        // SAFETY: compiled only into the relaxed-SIMD module, which the loader picks only where
+        // the engine validates relaxed SIMD.
+        #[allow(unused_unsafe)]
+        unsafe {
+            dot_i8_relaxed(&pos[..n], &neg[..n], &x[..n])
+        }
+    }
+}
+not_relaxed! {
+    fn lanes(c: &[i8]) -> Vec<i16> {
+        c.iter().map(|&v| i16::from(v)).collect()
+    }
+
+    /// `Σ q[i]·x[i]` over `min(q.len(), x.len())` values, exact in `i32` (dimensions up to
+    /// [`MAX_CODE_DIM`]).
+    #[inline]
+    fn kernel_dot(q: &[i16], x: &[i8]) -> i32 {
+        let n = q.len().min(x.len());
+        let (q, x) = (&q[..n], &x[..n]);
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        {
+            dot_i8_wasm(q, x)
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            dot_i8_sse2(q, x)
+        }
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            all(target_arch = "wasm32", target_feature = "simd128")
+        )))]
+        {
+            dot_i8_portable(q, x)
+        }
     }
 }
 
 /// Portable kernel: 32 independent `i32` lanes; each product is formed in `i16` (codes and
-/// query values lie in `[-127, 127]`, so it fits), which LLVM maps onto `pmaddwd` natively.
-#[cfg(any(test, not(all(target_arch = "wasm32", target_feature = "simd128"))))]
+/// query values lie in `[-127, 127]`, so it fits).
+#[cfg(any(
+    test,
+    not(any(
+        target_arch = "x86_64",
+        all(target_arch = "wasm32", target_feature = "simd128")
+    ))
+))]
 fn dot_i8_portable(q: &[i16], x: &[i8]) -> i32 {
     let mut acc = [0i32; 32];
     let (cq, cx) = (q.chunks_exact(32), x.chunks_exact(32));
@@ -222,9 +301,98 @@ fn dot_i8_portable(q: &[i16], x: &[i8]) -> i32 {
     acc.iter().sum::<i32>() + tail
 }
 
+/// x86-64 kernel (SSE2, part of the x86-64 baseline): 16 codes per step, widened to `i16`
+/// (unpacked against themselves, shifted right arithmetically), multiplied and pairwise added
+/// by `pmaddwd` into two `i32x4` accumulators.
+#[cfg(target_arch = "x86_64")]
+fn dot_i8_sse2(q: &[i16], x: &[i8]) -> i32 {
+    use core::arch::x86_64::*;
+    let n = q.len().min(x.len());
+    let (q, x) = (&q[..n], &x[..n]);
+    let (cq, cx) = (q.chunks_exact(16), x.chunks_exact(16));
+    let (rq, rx) = (cq.remainder(), cx.remainder());
+    // SAFETY: SSE2 is always available on x86-64; every load reads 16 bytes from a chunk that
+    // holds them (16 i8, or 8 of its 16 i16 at offsets 0 and 8); unaligned loads.
+    let total = unsafe {
+        let (mut lo, mut hi) = (_mm_setzero_si128(), _mm_setzero_si128());
+        for (a, b) in cq.zip(cx) {
+            let v = _mm_loadu_si128(b.as_ptr() as *const __m128i);
+            let vl = _mm_srai_epi16::<8>(_mm_unpacklo_epi8(v, v));
+            let vh = _mm_srai_epi16::<8>(_mm_unpackhi_epi8(v, v));
+            let ql = _mm_loadu_si128(a.as_ptr() as *const __m128i);
+            let qh = _mm_loadu_si128(a[8..].as_ptr() as *const __m128i);
+            lo = _mm_add_epi32(lo, _mm_madd_epi16(ql, vl));
+            hi = _mm_add_epi32(hi, _mm_madd_epi16(qh, vh));
+        }
+        let mut lanes = [0i32; 4];
+        _mm_storeu_si128(lanes.as_mut_ptr() as *mut __m128i, _mm_add_epi32(lo, hi));
+        lanes.iter().sum::<i32>()
+    };
+    let tail: i32 = rq
+        .iter()
+        .zip(rx)
+        .map(|(&a, &b)| i32::from(a) * i32::from(b))
+        .sum();
+    total + tail
+}
+
+/// Relaxed-SIMD kernel: `q·x` = `pos·x − neg·x` with one `i32x4.relaxed_dot_i8x16_i7x16_add_s`
+/// per 16 codes and side (one `vpdpbusd` each with AVX-VNNI); `pos`, `neg` lie in `[0, 127]`.
+/// Pairs of products fit the `i16` the instruction may saturate to (2·127·127 < 2¹⁵).
+#[cfg(all(
+    target_arch = "wasm32",
+    any(target_feature = "relaxed-simd", feature = "relaxed-simd")
+))]
+#[target_feature(enable = "relaxed-simd")]
+#[inline]
+fn dot_i8_relaxed(pos: &[i8], neg: &[i8], x: &[i8]) -> i32 {
+    use core::arch::wasm32::*;
+    let n = x.len().min(pos.len()).min(neg.len());
+    let (pos, neg, x) = (&pos[..n], &neg[..n], &x[..n]);
+    let mut acc = [i32x4_splat(0); 4];
+    let (cp, cn, cx) = (
+        pos.chunks_exact(32),
+        neg.chunks_exact(32),
+        x.chunks_exact(32),
+    );
+    let (rp, rn, rx) = (cp.remainder(), cn.remainder(), cx.remainder());
+    for ((p, m), v) in cp.zip(cn).zip(cx) {
+        for j in 0..2 {
+            let o = j * 16;
+            // SAFETY: each chunk holds 32 bytes, so `o..o + 16` is in bounds; wasm loads allow
+            // any alignment.
+            let (vp, vm, vx) = unsafe {
+                (
+                    v128_load(p[o..].as_ptr() as *const v128),
+                    v128_load(m[o..].as_ptr() as *const v128),
+                    v128_load(v[o..].as_ptr() as *const v128),
+                )
+            };
+            acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(vx, vp, acc[j]);
+            acc[2 + j] = i32x4_relaxed_dot_i8x16_i7x16_add(vx, vm, acc[2 + j]);
+        }
+    }
+    let d = i32x4_sub(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
+    let tail: i32 = rp
+        .iter()
+        .zip(rn)
+        .zip(rx)
+        .map(|((&a, &b), &c)| (i32::from(a) - i32::from(b)) * i32::from(c))
+        .sum();
+    i32x4_extract_lane::<0>(d)
+        + i32x4_extract_lane::<1>(d)
+        + i32x4_extract_lane::<2>(d)
+        + i32x4_extract_lane::<3>(d)
+        + tail
+}
+
 /// wasm simd128 kernel: `v128.load8x8_s` widens 8 codes, `i32x4.dot_i16x8_s` multiplies them
 /// with 8 query values; four accumulators.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(
+    target_arch = "wasm32",
+    target_feature = "simd128",
+    not(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))
+))]
 #[inline]
 fn dot_i8_wasm(q: &[i16], x: &[i8]) -> i32 {
     use core::arch::wasm32::*;
@@ -279,11 +447,20 @@ mod tests {
     fn integer_dot_is_exact_at_every_length() {
         let mut seed = 3;
         for n in [0, 1, 7, 16, 31, 32, 33, 100, 512, 515] {
-            let q: Vec<i16> = (0..n).map(|_| (lcg(&mut seed) * 127.0) as i16).collect();
+            let q: Vec<i8> = (0..n).map(|_| (lcg(&mut seed) * 127.0) as i8).collect();
             let x: Vec<i8> = (0..n).map(|_| (lcg(&mut seed) * 127.0) as i8).collect();
             let want: i32 = q.iter().zip(&x).map(|(&a, &b)| a as i32 * b as i32).sum();
-            assert_eq!(dot_i8(&q, &x), want, "n = {n}");
-            assert_eq!(dot_i8_portable(&q, &x), want, "n = {n}");
+            let qc = QueryCode {
+                codes: lanes(&q),
+                scale: 1.0,
+                resid: 0.0,
+                margin: 0.0,
+            };
+            assert_eq!(qc.dot(&x), want, "n = {n}");
+            let wide: Vec<i16> = q.iter().map(|&v| i16::from(v)).collect();
+            assert_eq!(dot_i8_portable(&wide, &x), want, "n = {n}");
+            #[cfg(target_arch = "x86_64")]
+            assert_eq!(dot_i8_sse2(&wide, &x), want, "n = {n}");
         }
     }
 
