@@ -1,8 +1,8 @@
 //! Behaviour of collections: search, filters, removal, upsert, validation, persistence.
 
 use clipsearch::index::{
-    dot, normalized, simd, Collection, Example, Filter, IndexPolicy, Recommend, SearchHit,
-    SearchOptions, Upserted,
+    build_segment, dot, normalized, simd, Collection, Example, Filter, IndexPlan, IndexPolicy,
+    Recommend, SearchHit, SearchOptions, Upserted,
 };
 use clipsearch::{Error, Item, Metadata, SpaceInfo};
 use rand::rngs::SmallRng;
@@ -458,6 +458,116 @@ fn malformed_filters_are_invalid_filter_errors() {
         assert_eq!(e.code(), "InvalidFilter", "{bad}");
     }
     assert!(serde_json::from_str::<SearchOptions>(r#"{"filter": {"must": 3}}"#).is_err());
+}
+
+/// Builds every job of `plan` as a worker would (in turn here) and returns the segments.
+fn build_jobs(plan: &mut IndexPlan) -> Vec<Vec<u8>> {
+    plan.take_jobs()
+        .iter()
+        .map(|j| build_segment(j).unwrap())
+        .collect()
+}
+
+#[test]
+fn segments_built_from_a_plan_are_the_graphs_maintain_builds() {
+    // What the browser builds in parallel workers must be exactly what `maintain` builds in
+    // place (same segments, seeds and parameters): a full build, a tail indexed as a new
+    // segment, and a rebuild after removals (which compacts the slots first).
+    let items = clustered(21, 2900, 16, 6);
+    let (first, more) = items.split_at(2500);
+    let mut a = collection(first, 16, small_graph_policy(), false);
+    let mut b = collection(first, 16, small_graph_policy(), false);
+    let step = |a: &mut Collection, b: &mut Collection, rebuild: bool, segments: usize| {
+        assert!(a.maintain());
+        let mut plan = b.plan_index().expect("a plan");
+        assert_eq!(plan.is_rebuild(), rebuild);
+        assert_eq!(plan.segments(), segments);
+        let built = build_jobs(&mut plan);
+        assert!(plan.jobs().is_empty());
+        assert!(b.apply_index(plan, &built).unwrap());
+        assert_eq!(a.stats(), b.stats());
+        assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
+        assert!(b.plan_index().is_none(), "nothing left to build");
+    };
+    step(&mut a, &mut b, true, 3);
+    assert_eq!(b.stats().tail, 0);
+    for it in more {
+        a.upsert(it.clone()).unwrap();
+        b.upsert(it.clone()).unwrap();
+    }
+    step(&mut a, &mut b, false, 1);
+    assert_eq!(b.stats().segments, 4);
+    let gone: Vec<&str> = items.iter().step_by(4).map(|i| i.id.as_str()).collect();
+    a.remove(&gone);
+    b.remove(&gone);
+    step(&mut a, &mut b, true, 3);
+    assert_eq!(b.stats().tombstones, 0);
+    for q in items.iter().step_by(97) {
+        let opts = SearchOptions::top(10);
+        let hits = b.search(&q.embedding, &opts).unwrap();
+        assert!(hits.iter().all(|h| !gone.contains(&h.id.as_str())));
+        assert_eq!(pairs(&hits), pairs(&a.search(&q.embedding, &opts).unwrap()));
+    }
+}
+
+#[test]
+fn a_stale_or_foreign_segment_changes_nothing() {
+    let items = clustered(22, 2500, 16, 6);
+    let mut c = collection(&items, 16, small_graph_policy(), false);
+    let before = c.stats();
+    assert_eq!(before.segments, 0);
+    let q = &items[7].embedding;
+    let exact = brute_force(&c, q, &SearchOptions::top(10), &[]);
+
+    // The collection changes while the segments are built: the plan no longer applies.
+    let mut plan = c.plan_index().unwrap();
+    let built = build_jobs(&mut plan);
+    let extra = clustered(23, 1, 16, 1).remove(0);
+    c.upsert(Item {
+        id: "late".into(),
+        ..extra
+    })
+    .unwrap();
+    assert!(!c.apply_index(plan, &built).unwrap());
+    assert_eq!(c.stats().segments, 0);
+    assert_eq!(c.stats().tail, before.tail + 1);
+    assert!(c.remove(&["late"]) == 1);
+
+    // Bad segments are refused with a typed error, and nothing changes.
+    let mut plan = c.plan_index().unwrap();
+    assert_eq!(plan.segments(), 3);
+    let mut jobs = plan.take_jobs();
+    let built: Vec<Vec<u8>> = jobs.iter().map(|j| build_segment(j).unwrap()).collect();
+    jobs[0].vectors[5] += 1e-3; // a segment of other vectors (one value differs)
+    let foreign = build_segment(&jobs[0]).unwrap();
+    let plan_again = |c: &mut Collection| {
+        let mut p = c.plan_index().unwrap();
+        p.take_jobs();
+        p
+    };
+    let mut truncated = built.clone();
+    let half = truncated[1].len() / 2;
+    truncated[1].truncate(half);
+    let swapped = vec![built[1].clone(), built[0].clone(), built[2].clone()];
+    let bad_cases = [
+        (truncated, "InvalidData"),
+        (swapped, "InvalidData"),
+        (
+            vec![foreign, built[1].clone(), built[2].clone()],
+            "InvalidData",
+        ),
+        (built[..2].to_vec(), "InvalidArgument"),
+    ];
+    for (bad, name) in bad_cases {
+        let p = plan_again(&mut c);
+        let e = c.apply_index(p, &bad).unwrap_err();
+        assert_eq!(e.code(), name, "{e}");
+        assert_eq!(c.stats(), before);
+        assert_eq!(pairs(&c.search(q, &SearchOptions::top(10)).unwrap()), exact);
+    }
+    // Planning again changed nothing, so the first plan still applies.
+    assert!(c.apply_index(plan, &built).unwrap());
+    assert_eq!((c.stats().segments, c.stats().tail), (3, 0));
 }
 
 #[test]

@@ -5,9 +5,10 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-use instant_distance::{Builder, Hnsw, Point, Search};
+use instant_distance::{Hnsw, Point, Search};
 use serde::{Deserialize, Serialize};
 
+use super::build::SegmentParams;
 use super::codes::{ScanCodes, MAX_CODE_DIM};
 use super::filter::Filter;
 use super::ids::IdMap;
@@ -315,6 +316,9 @@ pub struct Collection {
     pub(crate) graph: Option<Graph>,
     /// Int8 copies of the slots' vectors when [`IndexPolicy::quantized_scan`] is on.
     pub(crate) codes: Option<ScanCodes>,
+    /// Bumped by every change to the items, the slots' numbering, the graph or the policy: an
+    /// [`IndexPlan`](super::IndexPlan) applies only to the generation it was made from.
+    pub(crate) generation: u64,
 }
 
 impl std::fmt::Debug for Collection {
@@ -409,9 +413,16 @@ impl Collection {
             tail: Vec::new(),
             graph: None,
             codes: None,
+            generation: 0,
         };
         c.sync_codes();
         Ok(c)
+    }
+
+    /// Marks a change (see `generation`).
+    #[inline]
+    pub(crate) fn changed(&mut self) {
+        self.generation = self.generation.wrapping_add(1);
     }
 
     /// Builds or drops the scan codes to match the policy (all rows recomputed when built).
@@ -450,6 +461,7 @@ impl Collection {
         check_policy(&policy)?;
         self.policy = policy;
         self.sync_codes();
+        self.changed();
         Ok(())
     }
 
@@ -526,6 +538,7 @@ impl Collection {
         }
         let v: Arc<[f32]> = normalized(&item.embedding)?.into();
         if let Some(s) = self.by_id.get(&self.slots, &item.id) {
+            self.changed();
             if let Some(c) = self.codes.as_mut() {
                 c.set(s as usize, &v);
             }
@@ -553,6 +566,7 @@ impl Collection {
         });
         self.by_id.insert(&self.slots, s);
         self.tail.push(s);
+        self.changed();
         Ok(Upserted::Inserted)
     }
 
@@ -588,6 +602,9 @@ impl Collection {
                 n += 1;
             }
         }
+        if n > 0 {
+            self.changed();
+        }
         if self.slots.len() > 2 * self.by_id.len() + 1024 {
             self.compact();
         }
@@ -610,7 +627,11 @@ impl Collection {
     }
 
     /// Drops dead slots, renumbering the live ones (order kept).
-    fn compact(&mut self) {
+    pub(crate) fn compact(&mut self) {
+        if self.slots.len() == self.by_id.len() {
+            return; // nothing dead: the numbering stays
+        }
+        self.changed();
         let mut new_of = vec![NONE; self.slots.len()];
         let mut slots = Vec::with_capacity(self.by_id.len());
         let mut kept = Vec::with_capacity(self.by_id.len());
@@ -691,18 +712,7 @@ impl Collection {
         if !self.needs_rebuild() {
             return false;
         }
-        let p = &self.policy;
-        let live = self.len();
-        // (`max_segment_size` >= 1: every policy passes `check_policy`.)
-        let appendable = self.graph.as_ref().is_some_and(|g| {
-            let (_, tail) = self.indexed_and_tail(g);
-            let max = p.max_segment_size;
-            live >= p.min_index_size
-                && g.ef_search == p.ef_search
-                && !self.too_many_tombstones(g)
-                && g.segments.len() + tail.div_ceil(max) <= live.div_ceil(max) + EXTRA_SEGMENTS
-        });
-        if appendable {
+        if self.appendable() {
             self.index_tail();
         } else {
             self.rebuild();
@@ -710,10 +720,56 @@ impl Collection {
         true
     }
 
+    /// Whether [`maintain`](Self::maintain) would index the tail as new segments (rather than
+    /// rebuild everything).
+    pub(crate) fn appendable(&self) -> bool {
+        let p = &self.policy;
+        let live = self.len();
+        // (`max_segment_size` >= 1: every policy passes `check_policy`.)
+        self.graph.as_ref().is_some_and(|g| {
+            let (_, tail) = self.indexed_and_tail(g);
+            let max = p.max_segment_size;
+            live >= p.min_index_size
+                && g.ef_search == p.ef_search
+                && !self.too_many_tombstones(g)
+                && g.segments.len() + tail.div_ceil(max) <= live.div_ceil(max) + EXTRA_SEGMENTS
+        })
+    }
+
+    /// Live tail slots not in a graph, sorted, each once.
+    pub(crate) fn live_tail(&self) -> Vec<u32> {
+        let mut tail: Vec<u32> = self
+            .tail
+            .iter()
+            .copied()
+            .filter(|&s| {
+                self.slots
+                    .get(s as usize)
+                    .is_some_and(|x| x.vector.is_some() && x.pid == NONE)
+            })
+            .collect();
+        tail.sort_unstable();
+        tail.dedup();
+        tail
+    }
+
+    /// The build parameters of segment number `index` (its seed) holding `len` points.
+    pub(crate) fn segment_params(&self, index: usize, len: usize) -> SegmentParams {
+        let p = &self.policy;
+        SegmentParams {
+            ef_construction: p.ef_construction,
+            ef_search: p.ef_search,
+            heuristic: p.heuristic,
+            keep_pruned: len >= p.keep_pruned_from,
+            seed: p.seed.wrapping_add(index as u64),
+        }
+    }
+
     /// Rebuilds the HNSW graphs over all live items (or drops them below `min_index_size`), clearing
     /// the tail and tombstones. In Chromium it takes about 2 s for 10k items and 20 s for 100k
     /// (four segments): in the browser, run it in the worker between batches.
     pub fn rebuild(&mut self) {
+        self.changed();
         self.graph = None;
         for s in &mut self.slots {
             s.pid = NONE;
@@ -745,7 +801,6 @@ impl Collection {
     /// Builds one more segment over the live `members` (slots not in a graph) and numbers its
     /// points after the graph's last one.
     fn add_segment(&mut self, graph: &mut Graph, members: &[u32]) {
-        let p = &self.policy;
         let members: Vec<u32> = members
             .iter()
             .copied()
@@ -758,21 +813,27 @@ impl Collection {
             .iter()
             .filter_map(|&s| self.slots[s as usize].vector.clone().map(Vector))
             .collect();
-        let builder = Builder::default()
-            .ef_construction(p.ef_construction)
-            .ef_search(p.ef_search)
-            .seed(p.seed.wrapping_add(graph.segments.len() as u64))
-            .select_heuristic(p.heuristic.then_some(instant_distance::Heuristic {
-                extend_candidates: false,
-                keep_pruned: points.len() >= p.keep_pruned_from,
-            }));
-        let (hnsw, pids) = builder.build_hnsw(points);
+        let params = self.segment_params(graph.segments.len(), points.len());
+        let (hnsw, pids) = params.builder().build_hnsw(points);
+        let pids: Vec<u32> = pids.iter().map(|p| p.into_inner()).collect();
+        self.attach_segment(graph, &members, hnsw, &pids);
+    }
+
+    /// Numbers the points of a built segment after the graph's last one: `pids[i]` is the
+    /// segment point of slot `members[i]`.
+    pub(crate) fn attach_segment(
+        &mut self,
+        graph: &mut Graph,
+        members: &[u32],
+        hnsw: Hnsw<Vector>,
+        pids: &[u32],
+    ) {
         let offset = graph.slot_of.len() as u32;
         graph
             .slot_of
             .resize(graph.slot_of.len() + members.len(), NONE);
-        for (&s, pid) in members.iter().zip(&pids) {
-            let pid = offset + pid.into_inner();
+        for (&s, &pid) in members.iter().zip(pids) {
+            let pid = offset + pid;
             graph.slot_of[pid as usize] = s;
             self.slots[s as usize].pid = pid;
         }
@@ -793,18 +854,8 @@ impl Collection {
         let Some(mut graph) = self.graph.take() else {
             return false;
         };
-        let mut tail: Vec<u32> = self
-            .tail
-            .iter()
-            .copied()
-            .filter(|&s| {
-                self.slots
-                    .get(s as usize)
-                    .is_some_and(|x| x.vector.is_some() && x.pid == NONE)
-            })
-            .collect();
-        tail.sort_unstable();
-        tail.dedup();
+        self.changed();
+        let tail = self.live_tail();
         if tail.is_empty() {
             self.graph = Some(graph);
             return false;

@@ -24,6 +24,7 @@
 //! assert_eq!(hits[0].id, "new");
 //! ```
 
+mod build;
 mod codes;
 mod collection;
 pub mod filter;
@@ -31,6 +32,7 @@ mod ids;
 mod persist;
 pub mod simd;
 
+pub use build::{build_segment, IndexPlan, SegmentJob, SegmentParams};
 pub use collection::{
     Collection, Example, IndexPolicy, IndexStats, ItemRef, Recommend, SearchHit, SearchOptions,
     Upserted, EXTRA_SEGMENTS, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,

@@ -375,6 +375,7 @@ impl Collection {
             ef_search,
         });
         let mut c = Collection {
+            generation: 0,
             space: head.space,
             policy: head.policy,
             slots,
@@ -386,6 +387,22 @@ impl Collection {
         c.sync_codes();
         Ok(c)
     }
+}
+
+/// Reads one segment's `Hnsw` (instant-distance's serde form, as in the payload above) of `n`
+/// points of `dim` values built with `ef_search`, validating its structure first.
+pub(crate) fn decode_segment(
+    bytes: &[u8],
+    dim: usize,
+    ef_search: usize,
+    n: usize,
+) -> Result<Hnsw<Vector>> {
+    let bad = |m: String| Error::InvalidData(format!("not a readable graph segment: {m}"));
+    let mirror: MirrorHnsw = postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))?;
+    mirror
+        .validate(dim, ef_search, n)
+        .map_err(|e| bad(e.to_string()))?;
+    postcard::from_bytes(bytes).map_err(|e| bad(e.to_string()))
 }
 
 /// The serde shape of `instant_distance::Hnsw` (fields in declaration order: `ef_search`,

@@ -1,0 +1,319 @@
+//! Index builds done elsewhere: [`Collection::plan_index`] cuts what
+//! [`Collection::maintain`] would build into independent graph segments, each a
+//! [`SegmentJob`] holding a copy of its vectors; [`build_segment`] builds one anywhere (another
+//! thread, another Web Worker: it needs no collection); [`Collection::apply_index`] attaches
+//! the built segments, checking that the collection has not changed since the plan and that
+//! every segment holds exactly the planned vectors.
+//!
+//! In the browser this is how the package builds a collection's segments in parallel, one per
+//! worker (the collection stays searchable on its old graph meanwhile). A plan builds the same
+//! segments with the same seeds as [`Collection::maintain`].
+//!
+//! ```
+//! use clipsearch::{Item, SpaceInfo};
+//! use clipsearch::index::{build_segment, Collection, IndexPolicy, SearchOptions};
+//! let space = SpaceInfo { model_key: "m".into(), model_name: "toy".into(), dim: 8,
+//!                         quantization: "f32".into() };
+//! let policy = IndexPolicy { min_index_size: 40, max_segment_size: 25, ..Default::default() };
+//! let mut c = Collection::with_policy(space, policy).unwrap();
+//! for i in 0..50 {
+//!     let v: Vec<f32> = (0..8).map(|j| ((i * 7 + j * 3) % 11) as f32 - 5.0).collect();
+//!     c.upsert(Item { id: format!("{i}"), embedding: v, metadata: Default::default() }).unwrap();
+//! }
+//! let mut plan = c.plan_index().expect("50 items need a graph");
+//! assert_eq!(plan.segments(), 2);
+//! // Each job could go to its own worker; here they are built in turn.
+//! let built: Vec<Vec<u8>> = plan.take_jobs().iter().map(|j| build_segment(j).unwrap()).collect();
+//! assert!(c.apply_index(plan, &built).unwrap());
+//! assert_eq!(c.stats().segments, 2);
+//! assert_eq!(c.stats().tail, 0);
+//! ```
+
+use std::sync::Arc;
+
+use instant_distance::{Builder, Hnsw};
+use serde::{Deserialize, Serialize};
+
+use super::collection::{Collection, Graph, Vector, NONE};
+use super::persist::decode_segment;
+use crate::{Error, Result};
+
+/// How one graph segment is built (from the collection's [`IndexPolicy`](super::IndexPolicy)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentParams {
+    /// HNSW `ef_construction`.
+    pub ef_construction: usize,
+    /// HNSW `ef_search` (stored in the graph).
+    pub ef_search: usize,
+    /// instant-distance's neighbour-selection heuristic.
+    pub heuristic: bool,
+    /// The heuristic's `keep_pruned` (see [`IndexPolicy::keep_pruned_from`](super::IndexPolicy)).
+    pub keep_pruned: bool,
+    /// Seed of the layer assignment.
+    pub seed: u64,
+}
+
+impl SegmentParams {
+    /// The instant-distance builder for these parameters.
+    pub(crate) fn builder(&self) -> Builder {
+        Builder::default()
+            .ef_construction(self.ef_construction)
+            .ef_search(self.ef_search)
+            .seed(self.seed)
+            .select_heuristic(self.heuristic.then_some(instant_distance::Heuristic {
+                extend_candidates: false,
+                keep_pruned: self.keep_pruned,
+            }))
+    }
+}
+
+/// One segment to build: its parameters and a copy of its L2-normalised vectors, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentJob {
+    /// Build parameters.
+    pub params: SegmentParams,
+    /// Values per vector.
+    pub dim: usize,
+    /// `points * dim` values.
+    pub vectors: Vec<f32>,
+}
+
+/// What [`Collection::maintain`] would build, cut into segments built elsewhere (see the
+/// [module docs](self)).
+#[derive(Debug)]
+pub struct IndexPlan {
+    generation: u64,
+    rebuild: bool,
+    ef_search: usize,
+    /// Slots of each segment, in job order.
+    members: Vec<Vec<u32>>,
+    jobs: Vec<SegmentJob>,
+}
+
+impl IndexPlan {
+    /// Number of segments to build.
+    pub fn segments(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the plan replaces every graph (a rebuild) rather than indexing the tail as new
+    /// segments.
+    pub fn is_rebuild(&self) -> bool {
+        self.rebuild
+    }
+
+    /// The jobs (empty once taken).
+    pub fn jobs(&self) -> &[SegmentJob] {
+        &self.jobs
+    }
+
+    /// Takes the jobs out of the plan (their vectors are the bulk of it), e.g. to send them to
+    /// workers; the plan keeps what [`Collection::apply_index`] needs.
+    pub fn take_jobs(&mut self) -> Vec<SegmentJob> {
+        std::mem::take(&mut self.jobs)
+    }
+}
+
+/// Builds one segment; returns its bytes for [`Collection::apply_index`]: each input vector's
+/// point id (postcard `Vec<u32>`), then the graph in instant-distance's serde form (as saved
+/// collections hold it).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if the job is empty, its vectors are not `points * dim` values or
+/// its parameters are out of range; [`Error::InvalidVector`] if a value is NaN or infinite.
+pub fn build_segment(job: &SegmentJob) -> Result<Vec<u8>> {
+    let p = &job.params;
+    if job.dim == 0 || job.vectors.is_empty() || job.vectors.len() % job.dim != 0 {
+        return Err(Error::InvalidArgument(format!(
+            "a segment needs whole vectors of {} values, got {} values",
+            job.dim,
+            job.vectors.len()
+        )));
+    }
+    if p.ef_search == 0 || p.ef_construction == 0 || p.ef_search > 100_000 {
+        return Err(Error::InvalidArgument(
+            "segment parameters out of range (ef_search and ef_construction 1..=100000)".into(),
+        ));
+    }
+    if job.vectors.iter().any(|v| !v.is_finite()) {
+        return Err(Error::InvalidVector(
+            "a segment vector holds NaN or infinite values".into(),
+        ));
+    }
+    let points: Vec<Vector> = job
+        .vectors
+        .chunks_exact(job.dim)
+        .map(|v| Vector(Arc::from(v)))
+        .collect();
+    let (hnsw, pids) = p.builder().build_hnsw(points);
+    let pids: Vec<u32> = pids.iter().map(|p| p.into_inner()).collect();
+    let bytes = postcard::to_allocvec(&pids).map_err(|e| Error::InvalidData(e.to_string()))?;
+    postcard::to_extend(&hnsw, bytes).map_err(|e| Error::InvalidData(e.to_string()))
+}
+
+/// A segment decoded and checked against its plan.
+struct Checked {
+    hnsw: Hnsw<Vector>,
+    pids: Vec<u32>,
+    /// The graph's copy of each member's vector (shared with the slot once attached).
+    points: Vec<Arc<[f32]>>,
+}
+
+impl Collection {
+    /// Plans what [`maintain`](Self::maintain) would do, as segments to build elsewhere: `None`
+    /// when nothing needs building (no rebuild needed, or the graph is simply dropped because
+    /// the collection became smaller than `min_index_size`, which this call does at once).
+    ///
+    /// A rebuild plan first compacts the slots (removed items leave); the current graph stays
+    /// and keeps answering searches until [`apply_index`](Self::apply_index).
+    pub fn plan_index(&mut self) -> Option<IndexPlan> {
+        if !self.needs_rebuild() {
+            return None;
+        }
+        let max = self.policy.max_segment_size;
+        let (rebuild, base, members) = if self.appendable() {
+            let tail = self.live_tail();
+            let parts = tail.len().div_ceil(max);
+            let members = (0..parts)
+                .map(|i| tail[i * tail.len() / parts..(i + 1) * tail.len() / parts].to_vec())
+                .collect::<Vec<_>>();
+            let base = self.graph.as_ref().map_or(0, |g| g.segments.len());
+            (false, base, members)
+        } else {
+            if self.len() < self.policy.min_index_size.max(1) {
+                self.rebuild();
+                return None;
+            }
+            self.compact();
+            let n = self.slots.len();
+            let parts = n.div_ceil(max);
+            let members = (0..parts)
+                .map(|i| (i * n / parts) as u32..((i + 1) * n / parts) as u32)
+                .map(|r| r.collect())
+                .collect::<Vec<Vec<u32>>>();
+            (true, 0, members)
+        };
+        if members.iter().all(|m| m.is_empty()) {
+            return None;
+        }
+        let dim = self.space.dim;
+        let jobs = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let mut vectors = Vec::with_capacity(m.len() * dim);
+                for &s in m {
+                    if let Some(v) = self.slots[s as usize].vector.as_deref() {
+                        vectors.extend_from_slice(v);
+                    }
+                }
+                SegmentJob {
+                    params: self.segment_params(base + i, m.len()),
+                    dim,
+                    vectors,
+                }
+            })
+            .collect();
+        Some(IndexPlan {
+            generation: self.generation,
+            rebuild,
+            ef_search: self.policy.ef_search,
+            members,
+            jobs,
+        })
+    }
+
+    /// Attaches the segments built for `plan` (`built[i]` from job `i`, by [`build_segment`]).
+    /// Returns `Ok(false)`, changing nothing, when the collection changed after the plan (an
+    /// upsert, a removal, another build): plan again.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if there is not one segment per job; [`Error::InvalidData`]
+    /// if a segment is unreadable or does not hold exactly its job's vectors. Nothing changes on
+    /// error.
+    pub fn apply_index<B: AsRef<[u8]>>(&mut self, plan: IndexPlan, built: &[B]) -> Result<bool> {
+        if plan.generation != self.generation {
+            return Ok(false);
+        }
+        if built.len() != plan.members.len() {
+            return Err(Error::InvalidArgument(format!(
+                "the plan has {} segments, {} were given",
+                plan.members.len(),
+                built.len()
+            )));
+        }
+        let checked = plan
+            .members
+            .iter()
+            .zip(built)
+            .enumerate()
+            .map(|(i, (m, b))| self.check_segment(i, m, b.as_ref(), plan.ef_search))
+            .collect::<Result<Vec<Checked>>>()?;
+        let mut graph = if plan.rebuild {
+            for s in &mut self.slots {
+                s.pid = NONE;
+            }
+            Graph {
+                segments: Vec::with_capacity(checked.len()),
+                slot_of: Vec::with_capacity(self.slots.len()),
+                tombstones: 0,
+                ef_search: plan.ef_search,
+            }
+        } else {
+            match self.graph.take() {
+                Some(g) => g,
+                None => return Ok(false),
+            }
+        };
+        for (m, c) in plan.members.iter().zip(checked) {
+            for (&s, &pid) in m.iter().zip(&c.pids) {
+                // Equal to the bit (checked): the slot and the graph now share one copy.
+                self.slots[s as usize].vector = Some(c.points[pid as usize].clone());
+            }
+            self.attach_segment(&mut graph, m, c.hnsw, &c.pids);
+        }
+        self.tail.clear();
+        self.graph = Some(graph);
+        self.changed();
+        Ok(true)
+    }
+
+    /// Decodes segment `i` and checks it holds exactly the vectors of slots `members`.
+    fn check_segment(
+        &self,
+        i: usize,
+        members: &[u32],
+        bytes: &[u8],
+        ef_search: usize,
+    ) -> Result<Checked> {
+        let bad = |m: &str| Error::InvalidData(format!("graph segment {i}: {m}"));
+        let n = members.len();
+        let (pids, rest): (Vec<u32>, _) =
+            postcard::take_from_bytes(bytes).map_err(|e| bad(&e.to_string()))?;
+        if pids.len() != n {
+            return Err(bad("it does not hold one point per planned item"));
+        }
+        let mut seen = vec![false; n];
+        for &p in &pids {
+            match seen.get_mut(p as usize) {
+                Some(x) if !*x => *x = true,
+                _ => return Err(bad("its point ids are not a permutation")),
+            }
+        }
+        let hnsw = decode_segment(rest, self.space.dim, ef_search, n)?;
+        let points: Vec<Arc<[f32]>> = hnsw.iter().map(|(_, p)| p.0.clone()).collect();
+        for (&s, &p) in members.iter().zip(&pids) {
+            let same = self.slots[s as usize].vector.as_deref().is_some_and(|v| {
+                v.len() == points[p as usize].len()
+                    && v.iter()
+                        .zip(points[p as usize].iter())
+                        .all(|(a, b)| a.to_bits() == b.to_bits())
+            });
+            if !same {
+                return Err(bad("a point differs from the item planned for it"));
+            }
+        }
+        Ok(Checked { hnsw, pids, points })
+    }
+}
