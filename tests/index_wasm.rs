@@ -1,10 +1,11 @@
 //! Collections in wasm32 (Chromium, via wasm-bindgen-test): the `simd128` `dot4` kernel gives
-//! `dot`'s results to the bit, int8 scan codes give exactly the plain scan's results, segmented graphs search and round-trip, and collections saved by
+//! `dot`'s results to the bit, int8 scan codes give exactly the plain scan's results, segmented graphs search and round-trip, segments built from a plan (as
+//! the package's workers build them) are those `maintain` builds, and collections saved by
 //! earlier releases load. `tests/index.rs` holds
 //! the fuller native versions of these checks.
 #![cfg(target_arch = "wasm32")]
 
-use clipsearch::index::{Collection, Filter, IndexPolicy, SearchHit, SearchOptions};
+use clipsearch::index::{build_segment, Collection, Filter, IndexPolicy, SearchHit, SearchOptions};
 use clipsearch::{Item, Metadata, SpaceInfo};
 use serde_json::json;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -203,4 +204,34 @@ fn segmented_graphs_search_like_an_exact_scan_and_round_trip() {
             bits(&c.search(&q.embedding, &opts).unwrap())
         );
     }
+}
+
+#[wasm_bindgen_test]
+fn segments_built_from_a_plan_are_the_graphs_maintain_builds() {
+    // The package builds a plan's segments in other workers; in wasm too (one thread, so
+    // deterministic) they must be to the byte what `maintain` builds in place.
+    let (dim, seed) = (24, 12);
+    let all = items(seed, 1500, dim);
+    let policy = IndexPolicy {
+        min_index_size: 100,
+        max_segment_size: 600,
+        ..IndexPolicy::default()
+    };
+    let mut a = Collection::with_policy(space(dim), policy.clone()).unwrap();
+    let mut b = Collection::with_policy(space(dim), policy).unwrap();
+    for it in &all {
+        a.upsert(it.clone()).unwrap();
+        b.upsert(it.clone()).unwrap();
+    }
+    assert!(a.maintain());
+    let mut plan = b.plan_index().unwrap();
+    assert_eq!(plan.segments(), 3);
+    let built: Vec<Vec<u8>> = plan
+        .take_jobs()
+        .iter()
+        .map(|j| build_segment(j).unwrap())
+        .collect();
+    assert!(b.apply_index(plan, &built).unwrap());
+    assert_eq!(a.stats(), b.stats());
+    assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
 }

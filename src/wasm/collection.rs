@@ -1,7 +1,10 @@
 //! `Collection`: items, HNSW + exact search, filters, persistence and table export/import.
 
 use super::{from_js, to_js, to_js_error};
-use crate::index::{Collection, IndexPolicy, Recommend, SearchOptions, Upserted};
+use crate::index::{
+    build_segment, Collection, IndexPlan, IndexPolicy, Recommend, SearchOptions, SegmentJob,
+    SegmentParams, Upserted,
+};
 use crate::table::{self, ExportOptions, ImportOptions};
 use crate::{Item, Metadata, SpaceInfo};
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen(js_name = Collection)]
 pub struct JsCollection {
     inner: Collection,
+    /// The plan of the last `planIndex()`, until `applyIndex()`.
+    pending: Option<IndexPlan>,
 }
 
 /// Export options from JS (`idColumns`, `createdAt`, `rowGroupSize`, `ids`).
@@ -123,7 +128,10 @@ impl JsCollection {
             Collection::with_policy(space, from_js::<IndexPolicy>(policy)?)
         }
         .map_err(to_js_error)?;
-        Ok(JsCollection { inner })
+        Ok(JsCollection {
+            inner,
+            pending: None,
+        })
     }
 
     /// Restores a collection saved with `toBytes()`. Throws `InvalidData` on corrupt bytes.
@@ -131,6 +139,7 @@ impl JsCollection {
     pub fn from_bytes(bytes: &[u8]) -> Result<JsCollection, JsValue> {
         Ok(JsCollection {
             inner: Collection::from_bytes(bytes).map_err(to_js_error)?,
+            pending: None,
         })
     }
 
@@ -248,6 +257,49 @@ impl JsCollection {
         self.inner.maintain()
     }
 
+    /// Plans what `maintain()` would build as independent graph segments, to build in other
+    /// workers with `buildIndexSegment` and attach with `applyIndex`: `undefined` when nothing
+    /// needs building, else `{ rebuild, jobs: [{ dim, params, vectors: Float32Array }] }`. The
+    /// collection keeps answering searches on its current graph meanwhile. A new plan replaces
+    /// an unapplied one.
+    #[wasm_bindgen(js_name = planIndex)]
+    pub fn plan_index(&mut self) -> Result<JsValue, JsValue> {
+        self.pending = None;
+        let Some(mut plan) = self.inner.plan_index() else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        let jobs = js_sys::Array::new();
+        for job in plan.take_jobs() {
+            let o = js_sys::Object::new();
+            js_sys::Reflect::set(&o, &"dim".into(), &JsValue::from(job.dim as u32))?;
+            js_sys::Reflect::set(&o, &"params".into(), &to_js(&job.params)?)?;
+            let v = js_sys::Float32Array::from(&job.vectors[..]);
+            js_sys::Reflect::set(&o, &"vectors".into(), &v)?;
+            jobs.push(&o);
+        }
+        let out = js_sys::Object::new();
+        js_sys::Reflect::set(&out, &"rebuild".into(), &JsValue::from(plan.is_rebuild()))?;
+        js_sys::Reflect::set(&out, &"jobs".into(), &jobs)?;
+        self.pending = Some(plan);
+        Ok(out.into())
+    }
+
+    /// Attaches the segments built for the last `planIndex()` (`segments[i]` from job `i`).
+    /// Returns `false`, changing nothing, if the collection changed since the plan (plan
+    /// again) or there is no plan. Throws `InvalidData` for a segment that is unreadable or
+    /// not its job's, `InvalidArgument` for a wrong count; nothing changes then either.
+    #[wasm_bindgen(js_name = applyIndex)]
+    pub fn apply_index(&mut self, segments: js_sys::Array) -> Result<bool, JsValue> {
+        let Some(plan) = self.pending.take() else {
+            return Ok(false);
+        };
+        let built: Vec<Vec<u8>> = segments
+            .iter()
+            .map(|s| js_sys::Uint8Array::new(&s).to_vec())
+            .collect();
+        self.inner.apply_index(plan, &built).map_err(to_js_error)
+    }
+
     /// `{ live, indexed, tail, tombstones, segments }`.
     pub fn stats(&self) -> Result<JsValue, JsValue> {
         to_js(&self.inner.stats())
@@ -355,6 +407,24 @@ impl JsCollection {
         }
         to_js(&report)
     }
+}
+
+/// Builds one graph segment of a `Collection.planIndex()` job (`vectors`: its `Float32Array`,
+/// `dim`, `params`) and returns its bytes for `applyIndex`. Needs no collection, so any worker
+/// that loaded the module can build one.
+#[wasm_bindgen(js_name = buildIndexSegment)]
+pub fn build_index_segment(
+    vectors: Vec<f32>,
+    dim: usize,
+    params: JsValue,
+) -> Result<Vec<u8>, JsValue> {
+    let params: SegmentParams = from_js(params)?;
+    build_segment(&SegmentJob {
+        params,
+        dim,
+        vectors,
+    })
+    .map_err(to_js_error)
 }
 
 fn opt_from_js<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, JsValue> {

@@ -7,7 +7,7 @@ mod collection;
 mod ingest;
 mod model;
 
-pub use collection::JsCollection;
+pub use collection::{build_index_segment, JsCollection};
 pub use ingest::{decode_image, embed_images};
 pub use model::JsClipModel;
 
