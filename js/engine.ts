@@ -250,9 +250,9 @@ export class Engine {
    * returned. Every item ends in `embedded` or `failed`.
    */
   async embedItems(
-    args: { items: WireItem[]; upsert: boolean; concurrency?: number; timeoutMs?: number; maxAttempts?: number },
+    args: { items: WireItem[]; upsert: boolean; concurrency?: number; timeoutMs?: number; maxAttempts?: number; deferIndex?: boolean },
     ctx: CallContext,
-  ): Promise<{ embedded: EmbeddedItem[] | Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }> {
+  ): Promise<{ embedded: EmbeddedItem[] | Array<{ index: number; id: string }>; failed: FailedItem[]; size: number; needsIndex: boolean }> {
     const model = this.requireModel();
     const { items, upsert } = args;
     const embedded: EmbeddedItem[] = [];
@@ -340,12 +340,15 @@ export class Engine {
       }
     });
     ctx.progress({ ok: null, bytes: bytesSoFar });
-    if (upsert) this.maybeRebuild(ctx);
-    return { embedded, failed, size: this.size() };
+    const needsIndex = upsert ? this.maybeRebuild(ctx, args.deferIndex) : false;
+    return { embedded, failed, size: this.size(), needsIndex };
   }
 
   /** Upserts embeddings computed by a helper engine; rebuilds the graph when it pays off. */
-  upsertEmbedded(args: { items: EmbeddedItem[] }, ctx: CallContext): { embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number } {
+  upsertEmbedded(
+    args: { items: EmbeddedItem[]; deferIndex?: boolean },
+    ctx: CallContext,
+  ): { embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number; needsIndex: boolean } {
     const embedded: Array<{ index: number; id: string }> = [];
     const failed: FailedItem[] = [];
     const c = this.col();
@@ -357,17 +360,61 @@ export class Engine {
         failed.push({ index: it.index, id: it.id, ...errorInfo(e) });
       }
     }
-    this.maybeRebuild(ctx);
-    return { embedded, failed, size: this.size() };
+    const needsIndex = this.maybeRebuild(ctx, args.deferIndex);
+    return { embedded, failed, size: this.size(), needsIndex };
   }
 
-  private maybeRebuild(ctx: CallContext) {
+  /**
+   * Maintains the index when `needsRebuild()` says so, here and now; with `defer` only says
+   * whether it is due (the caller then builds it with `planIndex` / `buildSegment` /
+   * `applyIndex`, in several workers). Returns whether an index build is (still) due.
+   */
+  private maybeRebuild(ctx: CallContext, defer = false): boolean {
     const c = this.collection;
-    if (c && c.needsRebuild()) {
-      ctx.progress({ index: true });
-      // New items become new graph segments when that is enough; otherwise a full rebuild.
-      c.maintain();
-    }
+    if (!c || !c.needsRebuild()) return false;
+    if (defer) return true;
+    ctx.progress({ index: true });
+    // New items become new graph segments when that is enough; otherwise a full rebuild.
+    c.maintain();
+    return false;
+  }
+
+  /** Starts this engine as a segment builder only: the wasm module, no model. */
+  async initBuilder(args: { kernel?: WasmKernel | "auto" }): Promise<void> {
+    await initWasm(args.kernel ?? "auto");
+  }
+
+  /**
+   * The graph segments an index build needs (`Collection.planIndex`), or null when none is
+   * due. The collection keeps answering searches on its current graph until `applyIndex`.
+   */
+  planIndex(): { rebuild: boolean; jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }> } | null {
+    const c = this.collection;
+    return (c?.planIndex() as ReturnType<Engine["planIndex"]> | undefined) ?? null;
+  }
+
+  /** Builds one segment of a plan (any engine whose wasm is loaded: no collection needed). */
+  buildSegment(args: { dim: number; params: unknown; vectors: Float32Array }): Uint8Array {
+    if (!wasmReady) throw namedError("InvalidArgument", "this engine has not loaded the wasm module");
+    return wasm.buildIndexSegment(args.vectors, args.dim, args.params);
+  }
+
+  /** Attaches the segments built for the last plan; `applied` is false if the collection changed meanwhile. */
+  applyIndex(args: { segments: Uint8Array[] }): { applied: boolean; size: number } {
+    const applied = this.col().applyIndex(args.segments);
+    return { applied, size: this.size() };
+  }
+
+  /** Maintains the index here and now (the fallback of a build in workers). */
+  maintainIndex(): { maintained: boolean } {
+    const c = this.collection;
+    return { maintained: c ? c.maintain() : false };
+  }
+
+  /** `{ live, indexed, tail, tombstones, segments }` of the collection (zeros when empty). */
+  indexStats(): { live: number; indexed: number; tail: number; tombstones: number; segments: number } {
+    const c = this.collection;
+    return c ? (c.stats() as ReturnType<Engine["indexStats"]>) : { live: 0, indexed: 0, tail: 0, tombstones: 0, segments: 0 };
   }
 
   /** Text search. */
@@ -444,10 +491,10 @@ export class Engine {
   }
 
   /** Imports a Parquet table (upsert by id). */
-  importTable(args: { bytes: Uint8Array; options?: unknown }, ctx: CallContext): unknown {
+  importTable(args: { bytes: Uint8Array; options?: unknown; deferIndex?: boolean }, ctx: CallContext): unknown {
     const report = this.col().importParquet(args.bytes, args.options) as Record<string, unknown>;
-    this.maybeRebuild(ctx);
-    return { ...report, size: this.size() };
+    const needsIndex = this.maybeRebuild(ctx, args.deferIndex);
+    return { ...report, size: this.size(), needsIndex };
   }
 
   /** Empties the collection (the saved copy stays until the next `save`). */

@@ -13,6 +13,8 @@ import type {
   FailedItem,
   ImageItem,
   ImportReport,
+  IndexBuild,
+  IndexStats,
   IngestProgress,
   ModelInfo,
   NpyExport,
@@ -91,6 +93,9 @@ export class ClipSearch {
   private helpersReady: Promise<Channel[]> | null = null;
   private _size = 0;
   private disposed = false;
+  /** The index build running in workers, if any (one at a time). */
+  private indexing: Promise<void> | null = null;
+  private lastBuild: IndexBuild | null = null;
   private _textInfo: ModelInfo | null = null;
 
   private constructor(
@@ -285,6 +290,77 @@ export class ClipSearch {
     return next.then((all) => all.slice(0, n));
   }
 
+  /** Whether index builds run in several workers (a worker per segment, up to `workers`). */
+  private buildsInWorkers(): boolean {
+    return this.opts.useWorker && this.opts.workers > 1 && !this.disposed;
+  }
+
+  /** Builds the index in workers now (one build at a time; callers share a running one). */
+  private buildIndex(): Promise<void> {
+    this.indexing ??= this.runIndexBuild().finally(() => {
+      this.indexing = null;
+    });
+    return this.indexing;
+  }
+
+  /**
+   * One index build in workers: the primary worker plans the segments (its graph keeps
+   * answering searches), the primary and short-lived builder workers (wasm only, no model)
+   * build one segment each at a time, and the primary attaches them. If the collection
+   * changed meanwhile, or a builder fails, the primary maintains the index itself.
+   */
+  private async runIndexBuild(): Promise<void> {
+    const t0 = performance.now();
+    type Job = { dim: number; params: unknown; vectors: Float32Array };
+    const plan = await this.primary.call<{ rebuild: boolean; jobs: Job[] } | null>("planIndex");
+    if (!plan) return;
+    const jobs = plan.jobs;
+    const want = Math.min(jobs.length, this.opts.workers) - 1;
+    const builders: Channel[] = [];
+    try {
+      const started = await Promise.allSettled(
+        Array.from({ length: Math.max(0, want) }, async () => {
+          const ch = spawnChannel(this.opts.inheritCsp);
+          builders.push(ch);
+          await ch.call("initBuilder", { kernel: this.info.wasmModule });
+          return ch;
+        }),
+      );
+      const channels = [this.primary, ...started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))];
+      const segments: Uint8Array[] = new Array(jobs.length);
+      let next = 0;
+      await Promise.all(
+        channels.map(async (ch) => {
+          for (let i = next++; i < jobs.length; i = next++) {
+            const job = jobs[i];
+            segments[i] = await ch.call<Uint8Array>("buildSegment", job, { transfer: [job.vectors.buffer as ArrayBuffer] });
+          }
+        }),
+      );
+      const r = await this.primary.call<{ applied: boolean; size: number }>("applyIndex", { segments }, { transfer: segments.map((x) => x.buffer as ArrayBuffer) });
+      if (!r.applied) await this.primary.call("maintainIndex");
+      this.lastBuild = { rebuild: plan.rebuild, segments: jobs.length, workers: channels.length, ms: performance.now() - t0, applied: r.applied };
+    } catch (e) {
+      if (this.disposed) throw e;
+      // A builder failed (a crash, out of memory): the primary builds the index in place.
+      await this.primary.call("maintainIndex");
+      this.lastBuild = { rebuild: plan.rebuild, segments: jobs.length, workers: 1, ms: performance.now() - t0, applied: false };
+    } finally {
+      for (const b of builders) b.terminate();
+    }
+  }
+
+  /**
+   * The sizes of the index: live items, indexed items, the exact-scan tail, tombstones, graph
+   * segments, and the last build run in workers.
+   */
+  async indexStats(): Promise<IndexStats> {
+    this.check();
+    if (this.indexing) await this.indexing;
+    const s = await this.primary.call<Omit<IndexStats, "lastBuild">>("indexStats");
+    return { ...s, lastBuild: this.lastBuild };
+  }
+
   /**
    * Embeds images and adds them to the collection (an existing id is replaced). Items are
    * shared among the workers; every item ends in `embedded` or in `failed` with a reason.
@@ -362,14 +438,19 @@ export class ClipSearch {
         }
         try {
           if (ch === this.primary) {
-            const r = await ch.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
+            if (this.indexing) await this.indexing;
+            const r = await ch.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number; needsIndex: boolean }>(
               "embedItems",
-              { items: batch, upsert: true, ...common },
+              { items: batch, upsert: true, deferIndex: this.buildsInWorkers(), ...common },
               { onProgress: onWorkerProgress, signal },
             );
             embedded.push(...r.embedded.map(({ index, id }) => ({ index, id })));
             failed.push(...r.failed);
             this._size = r.size;
+            if (r.needsIndex) {
+              emit("index");
+              await this.buildIndex();
+            }
           } else {
             const r = await ch.call<{ embedded: EmbeddedItem[]; failed: FailedItem[] }>(
               "embedItems",
@@ -378,9 +459,11 @@ export class ClipSearch {
             );
             failed.push(...r.failed);
             // Into the collection (in the primary worker); embeddings are transferred, not copied.
-            const u = await this.primary.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number }>(
+            // Not while an index build runs: the change would make its segments stale.
+            if (this.indexing) await this.indexing;
+            const u = await this.primary.call<{ embedded: Array<{ index: number; id: string }>; failed: FailedItem[]; size: number; needsIndex: boolean }>(
               "upsertEmbedded",
-              { items: r.embedded },
+              { items: r.embedded, deferIndex: this.buildsInWorkers() },
               { transfer: r.embedded.map((e) => e.embedding.buffer as ArrayBuffer), onProgress: onWorkerProgress },
             );
             embedded.push(...u.embedded);
@@ -388,6 +471,10 @@ export class ClipSearch {
             progress.failed += u.failed.length;
             progress.done -= u.failed.length;
             this._size = u.size;
+            if (u.needsIndex) {
+              emit("index");
+              await this.buildIndex();
+            }
           }
         } catch (e) {
           // The worker failed (crashed, disposed): the batch's unreported items fail with that error.
@@ -537,8 +624,14 @@ export class ClipSearch {
   async importTable(bytes: Uint8Array | ArrayBuffer | Blob, options: { idColumn?: string; embeddingColumn?: string; normalize?: boolean } = {}): Promise<ImportReport> {
     this.check();
     const b = typeof Blob !== "undefined" && bytes instanceof Blob ? new Uint8Array(await bytes.arrayBuffer()) : bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes as ArrayBuffer);
-    const r = await this.primary.call<ImportReport>("importTable", { bytes: b, options });
+    if (this.indexing) await this.indexing;
+    const { needsIndex, ...r } = await this.primary.call<ImportReport & { needsIndex: boolean }>("importTable", {
+      bytes: b,
+      options,
+      deferIndex: this.buildsInWorkers(),
+    });
     this._size = r.size;
+    if (needsIndex) await this.buildIndex();
     return r;
   }
 

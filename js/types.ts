@@ -352,6 +352,39 @@ export interface NpyExport {
 }
 
 /** What {@link ClipSearch.importTable} did. */
+/** The sizes of a collection's index ({@link ClipSearch.indexStats}). */
+export interface IndexStats {
+  /** Live items. */
+  live: number;
+  /** Live items in the HNSW graphs. */
+  indexed: number;
+  /** Live items added since the last build, searched by exact scan. */
+  tail: number;
+  /** Graph points of removed or replaced items (skipped by searches). */
+  tombstones: number;
+  /** HNSW graphs (segments) every search visits; 0 without a graph. */
+  segments: number;
+  /** The last index build this instance ran in workers, or null if none ran. */
+  lastBuild: IndexBuild | null;
+}
+
+/** One index build in workers: its segments were built in parallel, one per worker. */
+export interface IndexBuild {
+  /** Whether it replaced every graph (rather than indexing new items as new segments). */
+  rebuild: boolean;
+  /** Segments built. */
+  segments: number;
+  /** Workers that built them (the primary worker included). */
+  workers: number;
+  /** Wall-clock milliseconds from plan to attached graph. */
+  ms: number;
+  /**
+   * False when the collection changed while the segments were built (e.g. a `remove` call):
+   * the index was then maintained in the primary worker instead.
+   */
+  applied: boolean;
+}
+
 export interface ImportReport {
   /** New ids. */
   inserted: number;
