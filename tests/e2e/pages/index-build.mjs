@@ -71,22 +71,20 @@ document.body.dataset.ready = "true";
 
 /**
  * Benchmark (benches/index_workers.mjs): imports `n` items (default policy: segments of 25k)
- * into a ClipSearch with `workers`; returns the import's wall-clock ms (the index build
+ * in the space of `model` (a URL; default the tiny model) into a ClipSearch with `workers`; returns the import's wall-clock ms (the index build
  * included) and the build in workers, if one ran.
  */
-window.timeBuild = async (workers, n) => {
+window.timeBuild = async (workers, n, model = MODEL) => {
   await init({ module_or_path: "/pkg/clipsearch_bg.wasm" });
-  if (!space) {
-    const bytes = new Uint8Array(await (await fetch(MODEL)).arrayBuffer());
-    const m = ClipModel.fromGguf(bytes);
-    space = m.spaceInfo();
-    m.free();
-  }
+  const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+  const m = ClipModel.fromGguf(bytes);
+  const space = m.spaceInfo();
+  m.free();
   const table = new Collection(space, { minIndexSize: 1e9 });
   for (const it of vectors(7, n, space.dim)) table.upsert(it.id, it.vector, {});
   const parquet = table.exportParquet({ idColumns: ["locator"] });
   table.free();
-  const cs = await ClipSearch.create({ model: MODEL, workers, cache: false });
+  const cs = await ClipSearch.create({ model, workers, cache: false });
   try {
     const t = performance.now();
     await cs.importTable(parquet, { idColumn: "locator" });

@@ -1,0 +1,353 @@
+//! Variants of the simd128 int8 micro-kernel of `src/kernels/wasm_simd.rs` (2x4 tile over the
+//! packed q8_0 layout, lane j = block j of a group of 4), timed in Chromium by `multi.mjs`:
+//! - v0: the crate's kernel (int8 in memory, `v128.load8x8_s` widening loads);
+//! - v2: the same with each 8-value half loaded just before use (LLVM emits the same wasm);
+//! - v1: activations stored pre-widened to i16; v3: activations and weights as i16;
+//! - v4: a 1x4 tile over i16 data (fewer instructions per multiply, all loads single-use);
+//! - v5: v4 with volatile loads (to stop LLVM hoisting them; it does not);
+//! - v6: v0 without the per-group f32 epilogue (i32 sums over all of k, scaled once).
+//! `peak` times `i32x4.dot_i16x8_s` alone (8 independent accumulators, register operands).
+//! Results and reading: README.md.
+#![allow(clippy::needless_range_loop, clippy::missing_safety_doc)]
+use core::arch::wasm32::*;
+const GB: usize = 4;
+const NR: usize = 4;
+const MR: usize = 4;
+const TG: usize = 512;
+
+
+#[inline(always)]
+fn load_f32(s: &[f32], off: usize) -> v128 {
+    let v = &s[off..off + 4];
+    unsafe { v128_load(v.as_ptr() as *const v128) }
+}
+#[inline(always)]
+fn load_ext(s: &[i8; TG], off: usize) -> v128 {
+    assert!(off + 8 <= TG);
+    unsafe { i16x8_load_extend_i8x8(s.as_ptr().add(off)) }
+}
+#[inline(always)]
+fn vload16(s: &[i16; TG], off: usize) -> v128 {
+    assert!(off + 8 <= TG);
+    unsafe { core::ptr::read_volatile(s.as_ptr().add(off) as *const v128) }
+}
+#[inline(always)]
+fn load16(s: &[i16; TG], off: usize) -> v128 {
+    let v = &s[off..off + 8];
+    unsafe { v128_load(v.as_ptr() as *const v128) }
+}
+
+#[inline(always)]
+fn group_2x4(x: &[i8; TG], w: &[i8; TG], half: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for s in 0..8 {
+        let o = s * 64;
+        let xo = o + half * 32;
+        let x0l = load_ext(x, xo);
+        let x0h = load_ext(x, xo + 8);
+        let x1l = load_ext(x, xo + 16);
+        let x1h = load_ext(x, xo + 24);
+        for c in 0..NR {
+            let wl = load_ext(w, o + c * 16);
+            let wh = load_ext(w, o + c * 16 + 8);
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0l, wl));
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0h, wh));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1l, wl));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1h, wh));
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn group_2x4_x16(x: &[i16; TG], w: &[i8; TG], half: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for s in 0..8 {
+        let o = s * 64;
+        let xo = o + half * 32;
+        let x0l = load16(x, xo);
+        let x0h = load16(x, xo + 8);
+        let x1l = load16(x, xo + 16);
+        let x1h = load16(x, xo + 24);
+        for c in 0..NR {
+            let wl = load_ext(w, o + c * 16);
+            let wh = load_ext(w, o + c * 16 + 8);
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0l, wl));
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0h, wh));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1l, wl));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1h, wh));
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn group_2x4_h(x: &[i8; TG], w: &[i8; TG], half: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for s in 0..8 {
+        let o = s * 64;
+        let xo = o + half * 32;
+        for h in 0..2 {
+            let x0 = load_ext(x, xo + h * 8);
+            let x1 = load_ext(x, xo + 16 + h * 8);
+            for c in 0..NR {
+                let wv = load_ext(w, o + c * 16 + h * 8);
+                acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0, wv));
+                acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1, wv));
+            }
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn group_2x4_16(x: &[i16; TG], w: &[i16; TG], half: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for s in 0..8 {
+        let o = s * 64;
+        let xo = o + half * 32;
+        let x0l = load16(x, xo);
+        let x0h = load16(x, xo + 8);
+        let x1l = load16(x, xo + 16);
+        let x1h = load16(x, xo + 24);
+        for c in 0..NR {
+            let wl = load16(w, o + c * 16);
+            let wh = load16(w, o + c * 16 + 8);
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0l, wl));
+            acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0h, wh));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1l, wl));
+            acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1h, wh));
+        }
+    }
+    acc
+}
+
+#[inline(always)]
+fn epi(facc: &mut [v128; 2 * NR], iacc: [v128; 2 * NR], xs: &[f32], ws: &[f32], g: usize, half: usize) {
+    let dw: [v128; NR] = core::array::from_fn(|c| load_f32(ws, (g * NR + c) * GB));
+    for rr in 0..2 {
+        let dx = load_f32(xs, (g * MR + half * 2 + rr) * GB);
+        for c in 0..NR {
+            let i = rr * NR + c;
+            facc[i] = f32x4_add(f32x4_mul(f32x4_convert_i32x4(iacc[i]), f32x4_mul(dx, dw[c])), facc[i]);
+        }
+    }
+}
+
+#[inline(always)]
+fn fin(facc: &[v128; 2 * NR], out: &mut [[f32; NR]; MR], half: usize) {
+    for rr in 0..2 {
+        for c in 0..NR {
+            let a = facc[rr * NR + c];
+            out[half * 2 + rr][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
+                + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+        }
+    }
+}
+
+#[inline(never)]
+fn tile_v0(groups: usize, xq: &[i8], wq: &[i8], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i8; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let iacc = group_2x4(x, w, half);
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
+#[inline(never)]
+fn tile_v2(groups: usize, xq: &[i8], wq: &[i8], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i8; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let iacc = group_2x4_h(x, w, half);
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
+#[inline(never)]
+fn tile_v3(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i16; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i16; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let iacc = group_2x4_16(x, w, half);
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
+#[inline(never)]
+fn tile_v4(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for r in 0..MR {
+        let mut facc = [f32x4_splat(0.0); NR];
+        for g in 0..groups {
+            let x: &[i16; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i16; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let mut acc = [i32x4_splat(0); NR];
+            for s in 0..8 {
+                let o = s * 64;
+                let xl = load16(x, o + r * 16);
+                let xh = load16(x, o + r * 16 + 8);
+                for c in 0..NR {
+                    acc[c] = i32x4_add(acc[c], i32x4_add(i32x4_dot_i16x8(xl, load16(w, o + c * 16)), i32x4_dot_i16x8(xh, load16(w, o + c * 16 + 8))));
+                }
+            }
+            let dx = load_f32(xs, (g * MR + r) * GB);
+            for c in 0..NR {
+                let dw = load_f32(ws, (g * NR + c) * GB);
+                facc[c] = f32x4_add(f32x4_mul(f32x4_convert_i32x4(acc[c]), f32x4_mul(dx, dw)), facc[c]);
+            }
+        }
+        for c in 0..NR {
+            let a = facc[c];
+            out[r][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
+                + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+        }
+    }
+}
+
+#[inline(never)]
+fn tile_v5(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for r in 0..MR {
+        let mut facc = [f32x4_splat(0.0); NR];
+        for g in 0..groups {
+            let x: &[i16; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i16; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let mut acc = [i32x4_splat(0); NR];
+            for s in 0..8 {
+                let o = s * 64;
+                let xl = vload16(x, o + r * 16);
+                let xh = vload16(x, o + r * 16 + 8);
+                for c in 0..NR {
+                    acc[c] = i32x4_add(acc[c], i32x4_add(i32x4_dot_i16x8(xl, vload16(w, o + c * 16)), i32x4_dot_i16x8(xh, vload16(w, o + c * 16 + 8))));
+                }
+            }
+            let dx = load_f32(xs, (g * MR + r) * GB);
+            for c in 0..NR {
+                let dw = load_f32(ws, (g * NR + c) * GB);
+                facc[c] = f32x4_add(f32x4_mul(f32x4_convert_i32x4(acc[c]), f32x4_mul(dx, dw)), facc[c]);
+            }
+        }
+        for c in 0..NR {
+            let a = facc[c];
+            out[r][c] = (f32x4_extract_lane::<0>(a) + f32x4_extract_lane::<1>(a))
+                + (f32x4_extract_lane::<2>(a) + f32x4_extract_lane::<3>(a));
+        }
+    }
+}
+
+/// v0 without the per-group epilogue: the i32 accumulators run over all groups and are scaled
+/// once at the end (what per-output-channel scales would allow; the result differs from q8_0).
+#[inline(never)]
+fn tile_v6(groups: usize, xq: &[i8], wq: &[i8], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for half in 0..MR / 2 {
+        let mut iacc = [i32x4_splat(0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i8; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let a = group_2x4(x, w, half);
+            for i in 0..2 * NR {
+                iacc[i] = i32x4_add(iacc[i], a[i]);
+            }
+        }
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        epi(&mut facc, iacc, xs, ws, 0, half);
+        fin(&facc, out, half);
+    }
+}
+
+#[inline(never)]
+fn tile_v1(groups: usize, xq: &[i16], wq: &[i8], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i16; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let iacc = group_2x4_x16(x, w, half);
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
+struct Data { xq: Vec<i8>, x16: Vec<i16>, wq: Vec<i8>, w16: Vec<i16>, xs: Vec<f32>, ws: Vec<f32>, out: Vec<f32> }
+static mut D: Option<Data> = None;
+
+#[no_mangle]
+pub extern "C" fn setup(mt: usize, nt: usize, groups: usize) {
+    let mut seed = 12345u32;
+    let mut r = || { seed = seed.wrapping_mul(1664525).wrapping_add(1013904223); (seed >> 24) as i8 };
+    let xq: Vec<i8> = (0..mt * groups * TG).map(|_| r() / 2).collect();
+    let x16 = xq.iter().map(|&v| v as i16).collect();
+    let wq: Vec<i8> = (0..nt * groups * TG).map(|_| r()).collect();
+    let xs = vec![0.01f32; mt * groups * MR * GB];
+    let ws = vec![0.02f32; nt * groups * NR * GB];
+    let w16 = wq.iter().map(|&v| v as i16).collect();
+    unsafe { D = Some(Data { xq, x16, wq, w16, xs, ws, out: vec![0.0; mt * MR * nt * NR] }); }
+}
+
+#[no_mangle]
+pub extern "C" fn run(variant: u32, mt: usize, nt: usize, groups: usize) -> f32 {
+    #[allow(static_mut_refs)]
+    let d = unsafe { D.as_mut().unwrap() };
+    let n = nt * NR;
+    let mut t = [[0f32; NR]; MR];
+    for jt in 0..nt {
+        let wq = &d.wq[jt * groups * TG..(jt + 1) * groups * TG];
+        let sl = groups * MR * GB;
+        let ws = &d.ws[jt * sl..(jt + 1) * sl];
+        for it in 0..mt {
+            let xs = &d.xs[it * sl..(it + 1) * sl];
+            match variant {
+                0 => tile_v0(groups, &d.xq[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
+                3 => tile_v3(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], &d.w16[jt * groups * TG..(jt + 1) * groups * TG], xs, ws, &mut t),
+                4 => tile_v4(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], &d.w16[jt * groups * TG..(jt + 1) * groups * TG], xs, ws, &mut t),
+                5 => tile_v5(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], &d.w16[jt * groups * TG..(jt + 1) * groups * TG], xs, ws, &mut t),
+                6 => tile_v6(groups, &d.xq[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
+                2 => tile_v2(groups, &d.xq[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
+                _ => tile_v1(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
+            }
+            for r in 0..MR { for c in 0..NR { d.out[(it * MR + r) * n + jt * NR + c] = t[r][c]; } }
+        }
+    }
+    d.out.iter().sum()
+}
+
+#[no_mangle]
+pub extern "C" fn peak(iters: u32, seed: i32) -> i32 {
+    // 16 distinct dot products per iteration (4 changing inputs x 4 constant ones) into 8
+    // accumulators, all in registers: the most `i32x4.dot_i16x8_s` can do here.
+    let w: [v128; 4] = core::array::from_fn(|j| i16x8_splat((seed >> j) as i16 + j as i16));
+    let mut x: [v128; 4] = core::array::from_fn(|j| i16x8_splat((seed >> (j + 4)) as i16 - j as i16));
+    let step = i16x8_splat(3);
+    let mut acc = [i32x4_splat(seed); 8];
+    let mut i = 0;
+    while i < iters {
+        for r in 0..2 {
+            for c in 0..4 {
+                acc[r * 4 + c] = i32x4_add(acc[r * 4 + c], i32x4_dot_i16x8(x[r * 2], w[c]));
+                acc[r * 4 + c] = i32x4_add(acc[r * 4 + c], i32x4_dot_i16x8(x[r * 2 + 1], w[c]));
+            }
+        }
+        for v in &mut x {
+            *v = i16x8_add(*v, step);
+        }
+        i += 1;
+    }
+    let mut s = i32x4_splat(0);
+    for a in acc {
+        s = i32x4_add(s, a);
+    }
+    i32x4_extract_lane::<0>(s) ^ i32x4_extract_lane::<3>(s)
+}
