@@ -15,7 +15,6 @@ const NR: usize = 4;
 const MR: usize = 4;
 const TG: usize = 512;
 
-
 #[inline(always)]
 fn load_f32(s: &[f32], off: usize) -> v128 {
     let v = &s[off..off + 4];
@@ -123,13 +122,23 @@ fn group_2x4_16(x: &[i16; TG], w: &[i16; TG], half: usize) -> [v128; 2 * NR] {
 }
 
 #[inline(always)]
-fn epi(facc: &mut [v128; 2 * NR], iacc: [v128; 2 * NR], xs: &[f32], ws: &[f32], g: usize, half: usize) {
+fn epi(
+    facc: &mut [v128; 2 * NR],
+    iacc: [v128; 2 * NR],
+    xs: &[f32],
+    ws: &[f32],
+    g: usize,
+    half: usize,
+) {
     let dw: [v128; NR] = core::array::from_fn(|c| load_f32(ws, (g * NR + c) * GB));
     for rr in 0..2 {
         let dx = load_f32(xs, (g * MR + half * 2 + rr) * GB);
         for c in 0..NR {
             let i = rr * NR + c;
-            facc[i] = f32x4_add(f32x4_mul(f32x4_convert_i32x4(iacc[i]), f32x4_mul(dx, dw[c])), facc[i]);
+            facc[i] = f32x4_add(
+                f32x4_mul(f32x4_convert_i32x4(iacc[i]), f32x4_mul(dx, dw[c])),
+                facc[i],
+            );
         }
     }
 }
@@ -174,7 +183,14 @@ fn tile_v2(groups: usize, xq: &[i8], wq: &[i8], xs: &[f32], ws: &[f32], out: &mu
 }
 
 #[inline(never)]
-fn tile_v3(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+fn tile_v3(
+    groups: usize,
+    xq: &[i16],
+    wq: &[i16],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     for half in 0..MR / 2 {
         let mut facc = [f32x4_splat(0.0); 2 * NR];
         for g in 0..groups {
@@ -188,7 +204,14 @@ fn tile_v3(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &
 }
 
 #[inline(never)]
-fn tile_v4(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+fn tile_v4(
+    groups: usize,
+    xq: &[i16],
+    wq: &[i16],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     for r in 0..MR {
         let mut facc = [f32x4_splat(0.0); NR];
         for g in 0..groups {
@@ -200,13 +223,22 @@ fn tile_v4(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &
                 let xl = load16(x, o + r * 16);
                 let xh = load16(x, o + r * 16 + 8);
                 for c in 0..NR {
-                    acc[c] = i32x4_add(acc[c], i32x4_add(i32x4_dot_i16x8(xl, load16(w, o + c * 16)), i32x4_dot_i16x8(xh, load16(w, o + c * 16 + 8))));
+                    acc[c] = i32x4_add(
+                        acc[c],
+                        i32x4_add(
+                            i32x4_dot_i16x8(xl, load16(w, o + c * 16)),
+                            i32x4_dot_i16x8(xh, load16(w, o + c * 16 + 8)),
+                        ),
+                    );
                 }
             }
             let dx = load_f32(xs, (g * MR + r) * GB);
             for c in 0..NR {
                 let dw = load_f32(ws, (g * NR + c) * GB);
-                facc[c] = f32x4_add(f32x4_mul(f32x4_convert_i32x4(acc[c]), f32x4_mul(dx, dw)), facc[c]);
+                facc[c] = f32x4_add(
+                    f32x4_mul(f32x4_convert_i32x4(acc[c]), f32x4_mul(dx, dw)),
+                    facc[c],
+                );
             }
         }
         for c in 0..NR {
@@ -218,7 +250,14 @@ fn tile_v4(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &
 }
 
 #[inline(never)]
-fn tile_v5(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+fn tile_v5(
+    groups: usize,
+    xq: &[i16],
+    wq: &[i16],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     for r in 0..MR {
         let mut facc = [f32x4_splat(0.0); NR];
         for g in 0..groups {
@@ -230,13 +269,22 @@ fn tile_v5(groups: usize, xq: &[i16], wq: &[i16], xs: &[f32], ws: &[f32], out: &
                 let xl = vload16(x, o + r * 16);
                 let xh = vload16(x, o + r * 16 + 8);
                 for c in 0..NR {
-                    acc[c] = i32x4_add(acc[c], i32x4_add(i32x4_dot_i16x8(xl, vload16(w, o + c * 16)), i32x4_dot_i16x8(xh, vload16(w, o + c * 16 + 8))));
+                    acc[c] = i32x4_add(
+                        acc[c],
+                        i32x4_add(
+                            i32x4_dot_i16x8(xl, vload16(w, o + c * 16)),
+                            i32x4_dot_i16x8(xh, vload16(w, o + c * 16 + 8)),
+                        ),
+                    );
                 }
             }
             let dx = load_f32(xs, (g * MR + r) * GB);
             for c in 0..NR {
                 let dw = load_f32(ws, (g * NR + c) * GB);
-                facc[c] = f32x4_add(f32x4_mul(f32x4_convert_i32x4(acc[c]), f32x4_mul(dx, dw)), facc[c]);
+                facc[c] = f32x4_add(
+                    f32x4_mul(f32x4_convert_i32x4(acc[c]), f32x4_mul(dx, dw)),
+                    facc[c],
+                );
             }
         }
         for c in 0..NR {
@@ -268,7 +316,14 @@ fn tile_v6(groups: usize, xq: &[i8], wq: &[i8], xs: &[f32], ws: &[f32], out: &mu
 }
 
 #[inline(never)]
-fn tile_v1(groups: usize, xq: &[i16], wq: &[i8], xs: &[f32], ws: &[f32], out: &mut [[f32; NR]; MR]) {
+fn tile_v1(
+    groups: usize,
+    xq: &[i16],
+    wq: &[i8],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
     for half in 0..MR / 2 {
         let mut facc = [f32x4_splat(0.0); 2 * NR];
         for g in 0..groups {
@@ -281,20 +336,41 @@ fn tile_v1(groups: usize, xq: &[i16], wq: &[i8], xs: &[f32], ws: &[f32], out: &m
     }
 }
 
-struct Data { xq: Vec<i8>, x16: Vec<i16>, wq: Vec<i8>, w16: Vec<i16>, xs: Vec<f32>, ws: Vec<f32>, out: Vec<f32> }
+struct Data {
+    xq: Vec<i8>,
+    x16: Vec<i16>,
+    wq: Vec<i8>,
+    w16: Vec<i16>,
+    xs: Vec<f32>,
+    ws: Vec<f32>,
+    out: Vec<f32>,
+}
 static mut D: Option<Data> = None;
 
 #[no_mangle]
 pub extern "C" fn setup(mt: usize, nt: usize, groups: usize) {
     let mut seed = 12345u32;
-    let mut r = || { seed = seed.wrapping_mul(1664525).wrapping_add(1013904223); (seed >> 24) as i8 };
+    let mut r = || {
+        seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+        (seed >> 24) as i8
+    };
     let xq: Vec<i8> = (0..mt * groups * TG).map(|_| r() / 2).collect();
     let x16 = xq.iter().map(|&v| v as i16).collect();
     let wq: Vec<i8> = (0..nt * groups * TG).map(|_| r()).collect();
     let xs = vec![0.01f32; mt * groups * MR * GB];
     let ws = vec![0.02f32; nt * groups * NR * GB];
     let w16 = wq.iter().map(|&v| v as i16).collect();
-    unsafe { D = Some(Data { xq, x16, wq, w16, xs, ws, out: vec![0.0; mt * MR * nt * NR] }); }
+    unsafe {
+        D = Some(Data {
+            xq,
+            x16,
+            wq,
+            w16,
+            xs,
+            ws,
+            out: vec![0.0; mt * MR * nt * NR],
+        });
+    }
 }
 
 #[no_mangle]
@@ -310,15 +386,68 @@ pub extern "C" fn run(variant: u32, mt: usize, nt: usize, groups: usize) -> f32 
         for it in 0..mt {
             let xs = &d.xs[it * sl..(it + 1) * sl];
             match variant {
-                0 => tile_v0(groups, &d.xq[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
-                3 => tile_v3(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], &d.w16[jt * groups * TG..(jt + 1) * groups * TG], xs, ws, &mut t),
-                4 => tile_v4(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], &d.w16[jt * groups * TG..(jt + 1) * groups * TG], xs, ws, &mut t),
-                5 => tile_v5(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], &d.w16[jt * groups * TG..(jt + 1) * groups * TG], xs, ws, &mut t),
-                6 => tile_v6(groups, &d.xq[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
-                2 => tile_v2(groups, &d.xq[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
-                _ => tile_v1(groups, &d.x16[it * groups * TG..(it + 1) * groups * TG], wq, xs, ws, &mut t),
+                0 => tile_v0(
+                    groups,
+                    &d.xq[it * groups * TG..(it + 1) * groups * TG],
+                    wq,
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                3 => tile_v3(
+                    groups,
+                    &d.x16[it * groups * TG..(it + 1) * groups * TG],
+                    &d.w16[jt * groups * TG..(jt + 1) * groups * TG],
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                4 => tile_v4(
+                    groups,
+                    &d.x16[it * groups * TG..(it + 1) * groups * TG],
+                    &d.w16[jt * groups * TG..(jt + 1) * groups * TG],
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                5 => tile_v5(
+                    groups,
+                    &d.x16[it * groups * TG..(it + 1) * groups * TG],
+                    &d.w16[jt * groups * TG..(jt + 1) * groups * TG],
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                6 => tile_v6(
+                    groups,
+                    &d.xq[it * groups * TG..(it + 1) * groups * TG],
+                    wq,
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                2 => tile_v2(
+                    groups,
+                    &d.xq[it * groups * TG..(it + 1) * groups * TG],
+                    wq,
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                _ => tile_v1(
+                    groups,
+                    &d.x16[it * groups * TG..(it + 1) * groups * TG],
+                    wq,
+                    xs,
+                    ws,
+                    &mut t,
+                ),
             }
-            for r in 0..MR { for c in 0..NR { d.out[(it * MR + r) * n + jt * NR + c] = t[r][c]; } }
+            for r in 0..MR {
+                for c in 0..NR {
+                    d.out[(it * MR + r) * n + jt * NR + c] = t[r][c];
+                }
+            }
         }
     }
     d.out.iter().sum()
@@ -329,7 +458,8 @@ pub extern "C" fn peak(iters: u32, seed: i32) -> i32 {
     // 16 distinct dot products per iteration (4 changing inputs x 4 constant ones) into 8
     // accumulators, all in registers: the most `i32x4.dot_i16x8_s` can do here.
     let w: [v128; 4] = core::array::from_fn(|j| i16x8_splat((seed >> j) as i16 + j as i16));
-    let mut x: [v128; 4] = core::array::from_fn(|j| i16x8_splat((seed >> (j + 4)) as i16 - j as i16));
+    let mut x: [v128; 4] =
+        core::array::from_fn(|j| i16x8_splat((seed >> (j + 4)) as i16 - j as i16));
     let step = i16x8_splat(3);
     let mut acc = [i32x4_splat(seed); 8];
     let mut i = 0;
