@@ -1,6 +1,7 @@
-// Index builds in workers, in headless Chromium: imports N seeded clustered vectors (in the
-// committed tiny model's space, so of its dimension, printed) into a ClipSearch with 1 and with
-// W workers, alternately, and prints the import's wall-clock time (index build included).
+// Index builds in workers, in headless Chromium: imports N seeded clustered vectors (100
+// Gaussian centres, σ 1 noise, as bench_index; in the model's space, so of its dimension,
+// printed) into a ClipSearch with 1 and with W workers, alternately, and prints the import's
+// wall-clock time (index build included) and the build's when it ran in workers.
 //   make package && node benches/index_workers.mjs [N=50000] [W=2] [ROUNDS=2] [MODEL_URL]
 // MODEL_URL: a model under the repository root, as the page sees it (default the tiny model,
 // whose dimension is small); for 512-d, e.g. the ViT-B/32 text tower:

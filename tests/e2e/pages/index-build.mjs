@@ -70,6 +70,24 @@ window.compare = async (workers, sizes) => {
 document.body.dataset.ready = "true";
 
 /**
+ * `n` vectors as in `examples/bench_index.rs`: 100 Gaussian centres, Gaussian noise of σ 1 per
+ * value (seeded; not the same generator, the same distribution).
+ */
+function benchVectors(seed, n, dim) {
+  let s = BigInt(seed);
+  const uniform = () => {
+    s = (s * 6364136223846793005n + 1442695040888963407n) & 0xffffffffffffffffn;
+    return (Number(s >> 40n) + 0.5) / 2 ** 24;
+  };
+  const gauss = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+  const centres = Array.from({ length: 100 }, () => Array.from({ length: dim }, gauss));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `v${String(i).padStart(6, "0")}`,
+    vector: Float32Array.from(centres[Math.floor(uniform() * 100)], (c) => c + gauss()),
+  }));
+}
+
+/**
  * Benchmark (benches/index_workers.mjs): imports `n` items (default policy: segments of 25k)
  * in the space of `model` (a URL; default the tiny model) into a ClipSearch with `workers`; returns the import's wall-clock ms (the index build
  * included) and the build in workers, if one ran.
@@ -81,7 +99,7 @@ window.timeBuild = async (workers, n, model = MODEL) => {
   const space = m.spaceInfo();
   m.free();
   const table = new Collection(space, { minIndexSize: 1e9 });
-  for (const it of vectors(7, n, space.dim)) table.upsert(it.id, it.vector, {});
+  for (const it of benchVectors(42, n, space.dim)) table.upsert(it.id, it.vector, {});
   const parquet = table.exportParquet({ idColumns: ["locator"] });
   table.free();
   const cs = await ClipSearch.create({ model, workers, cache: false });
