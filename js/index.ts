@@ -424,6 +424,8 @@ export class ClipSearch {
     const channels = [this.primary, ...(wanted > 1 ? await this.ensureHelpers(wanted - 1) : [])];
 
     const common = { timeoutMs: options.timeoutMs, maxAttempts: options.maxAttempts };
+    /** A helper's upserts made an index build due; the primary's loop (or the end) runs it. */
+    let indexDue = false;
     const run = async (ch: Channel) => {
       for (;;) {
         const batch = batches.shift();
@@ -447,7 +449,11 @@ export class ClipSearch {
             embedded.push(...r.embedded.map(({ index, id }) => ({ index, id })));
             failed.push(...r.failed);
             this._size = r.size;
-            if (r.needsIndex) {
+            // Builds start from here, between this worker's batches: the primary then has no
+            // embedding in flight whose upserts would make the segments stale (the helpers'
+            // upserts wait for the build).
+            if (r.needsIndex || indexDue) {
+              indexDue = false;
               emit("index");
               await this.buildIndex();
             }
@@ -471,10 +477,7 @@ export class ClipSearch {
             progress.failed += u.failed.length;
             progress.done -= u.failed.length;
             this._size = u.size;
-            if (u.needsIndex) {
-              emit("index");
-              await this.buildIndex();
-            }
+            if (u.needsIndex) indexDue = true;
           }
         } catch (e) {
           // The worker failed (crashed, disposed): the batch's unreported items fail with that error.
@@ -491,6 +494,10 @@ export class ClipSearch {
       }
     };
     await Promise.all(channels.map(run));
+    if (indexDue) {
+      emit("index");
+      await this.buildIndex();
+    }
     embedded.sort((a, b) => a.index - b.index);
     failed.sort((a, b) => a.index - b.index);
     return { embedded, failed, aborted: signal?.aborted ?? false, size: this._size };

@@ -56,3 +56,18 @@ test("with one worker the index is maintained in place, as before", async () => 
   assert.equal(s.segments, 3);
   assert.equal(step.same, step.queries);
 });
+
+test("while images are ingested by two workers, the index is built in workers and applies", async () => {
+  // Segments of 60: the build due at 100 items has two. The helper's upserts wait for a running
+  // build and builds start between the primary's batches, so the plan is never stale.
+  const r = await page.evaluate(() => window.ingest(2, 150, { minIndexSize: 100, minTail: 50, maxSegmentSize: 60 }));
+  console.log(JSON.stringify(r));
+  assert.equal(r.embedded, 150, JSON.stringify(r.failed));
+  assert.ok(r.statuses.includes("index"));
+  const { lastBuild, ...s } = r.stats;
+  assert.equal(s.live, 150);
+  assert.ok(s.segments >= 2, JSON.stringify(s));
+  assert.equal(s.indexed + s.tail, 150);
+  assert.equal(lastBuild.applied, true, "no upsert landed between plan and apply");
+  assert.equal(lastBuild.workers, 2);
+});

@@ -113,3 +113,36 @@ window.timeBuild = async (workers, n, model = MODEL) => {
     await cs.dispose();
   }
 };
+
+/** `n` small distinct PNG images (colour gradients), as Blobs. */
+async function images(n) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const c = new OffscreenCanvas(24, 24);
+    const g = c.getContext("2d");
+    const grad = g.createLinearGradient(0, 0, 24, (i % 7) * 4);
+    grad.addColorStop(0, `hsl(${(i * 37) % 360} 80% 50%)`);
+    grad.addColorStop(1, `hsl(${(i * 91 + 120) % 360} 60% ${20 + (i % 5) * 12}%)`);
+    g.fillStyle = grad;
+    g.fillRect(0, 0, 24, 24);
+    out.push(await c.convertToBlob({ type: "image/png" }));
+  }
+  return out;
+}
+
+/**
+ * Adds `n` images through `addImages` with `workers` (the helpers embed, the primary upserts
+ * and builds the index in workers between its batches); returns the index stats and the
+ * progress statuses seen.
+ */
+window.ingest = async (workers, n, index) => {
+  const cs = await ClipSearch.create({ model: MODEL, workers, cache: false, index });
+  try {
+    const blobs = await images(n);
+    const seen = new Set();
+    const r = await cs.addImages(blobs.map((blob, i) => ({ id: `img${i}`, blob })), { onProgress: (p) => seen.add(p.status) });
+    return { embedded: r.embedded.length, failed: r.failed, stats: await cs.indexStats(), statuses: [...seen] };
+  } finally {
+    await cs.dispose();
+  }
+};
