@@ -351,7 +351,6 @@ export interface NpyExport {
   index: string;
 }
 
-/** What {@link ClipSearch.importTable} did. */
 /** The sizes of a collection's index ({@link ClipSearch.indexStats}). */
 export interface IndexStats {
   /** Live items. */
@@ -364,17 +363,20 @@ export interface IndexStats {
   tombstones: number;
   /** HNSW graphs (segments) every search visits; 0 without a graph. */
   segments: number;
-  /** The last index build this instance ran in workers, or null if none ran. */
+  /** The last index build this instance ran with `workers` > 1, or null if none ran. */
   lastBuild: IndexBuild | null;
 }
 
-/** One index build in workers: its segments were built in parallel, one per worker. */
+/**
+ * One index build of a `ClipSearch` with `workers` > 1: a build of two segments or more runs in
+ * parallel, a segment per worker; a single segment is built in place in the primary worker.
+ */
 export interface IndexBuild {
   /** Whether it replaced every graph (rather than indexing new items as new segments). */
   rebuild: boolean;
   /** Segments built. */
   segments: number;
-  /** Workers that built them (the primary worker included). */
+  /** Workers that built them (the primary worker included; 1 for a build in place). */
   workers: number;
   /** Wall-clock milliseconds from plan to attached graph. */
   ms: number;
@@ -385,6 +387,7 @@ export interface IndexBuild {
   applied: boolean;
 }
 
+/** What {@link ClipSearch.importTable} did. */
 export interface ImportReport {
   /** New ids. */
   inserted: number;
