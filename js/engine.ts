@@ -386,11 +386,24 @@ export class Engine {
 
   /**
    * The graph segments an index build needs (`Collection.planIndex`), or null when none is
-   * due. The collection keeps answering searches on its current graph until `applyIndex`.
+   * due. The collection keeps answering searches on its current graph until `applyIndex`. A
+   * plan of fewer than `minJobs` segments is built here at once instead (nothing to share out;
+   * no copies, transfers or checks): `jobs` is then empty.
    */
-  planIndex(): { rebuild: boolean; jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }> } | null {
+  planIndex(args: { minJobs?: number } = {}): {
+    rebuild: boolean;
+    segments: number;
+    jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }>;
+  } | null {
     const c = this.collection;
-    return (c?.planIndex() as ReturnType<Engine["planIndex"]> | undefined) ?? null;
+    const plan = c?.planIndex() as { rebuild: boolean; jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }> } | undefined;
+    if (!c || !plan) return null;
+    const segments = plan.jobs.length;
+    if (segments < (args.minJobs ?? 1)) {
+      c.maintain();
+      return { rebuild: plan.rebuild, segments, jobs: [] };
+    }
+    return { ...plan, segments };
   }
 
   /** Builds one segment of a plan (any engine whose wasm is loaded: no collection needed). */

@@ -307,14 +307,20 @@ export class ClipSearch {
    * One index build in workers: the primary worker plans the segments (its graph keeps
    * answering searches), the primary and short-lived builder workers (wasm only, no model)
    * build one segment each at a time, and the primary attaches them. If the collection
-   * changed meanwhile, or a builder fails, the primary maintains the index itself.
+   * changed meanwhile, or a builder fails, the primary maintains the index itself. A single
+   * segment is built in place by the primary when it plans.
    */
   private async runIndexBuild(): Promise<void> {
     const t0 = performance.now();
     type Job = { dim: number; params: unknown; vectors: Float32Array };
-    const plan = await this.primary.call<{ rebuild: boolean; jobs: Job[] } | null>("planIndex");
+    const plan = await this.primary.call<{ rebuild: boolean; segments: number; jobs: Job[] } | null>("planIndex", { minJobs: 2 });
     if (!plan) return;
     const jobs = plan.jobs;
+    if (jobs.length === 0) {
+      // One segment: the primary built it in place.
+      this.lastBuild = { rebuild: plan.rebuild, segments: plan.segments, workers: 1, ms: performance.now() - t0, applied: true };
+      return;
+    }
     const want = Math.min(jobs.length, this.opts.workers) - 1;
     const builders: Channel[] = [];
     try {
