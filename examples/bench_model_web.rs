@@ -20,7 +20,7 @@ use clipsearch::model::{
 };
 
 mod common;
-use common::{median_ms, now_ms, say};
+use common::{median, median_ms, now_ms, say};
 
 fn quants() -> Vec<Quantization> {
     common::quants("q8_0,q4_0,f32")
@@ -80,16 +80,49 @@ fn run() {
             model.embed_text_ids(&ids77).expect("query");
         });
         say(&format!(
-            "{{\"quant\":\"{}\",\"file_mb\":{:.1},\"load_ms\":{:.0},\"kernel\":\"{}\",\"image_b1_ms\":{:.1},\"image_b8_per_image_ms\":{:.1},\"query8_ms\":{:.1},\"query77_ms\":{:.1}}}",
+            "{{\"quant\":\"{}\",\"file_mb\":{:.1},\"load_ms\":{:.0},\"kernel\":\"{}\",\"dot_form\":\"{}\",\"image_b1_ms\":{:.1},\"image_b8_per_image_ms\":{:.1},\"query8_ms\":{:.1},\"query77_ms\":{:.1}}}",
             q.as_str(),
             gguf.len() as f64 / 1e6,
             load,
             model.matmul_kernel(),
+            if model.matmul_kernel() == clipsearch::kernels::kernel_name() {
+                clipsearch::kernels::relaxed_dot_form().map_or("none", |f| f.as_str())
+            } else {
+                "none"
+            },
             b1,
             b8 / 8.0,
             t8,
             t77
         ));
+        // The relaxed module's two dot-product forms, alternating on the same model, so the
+        // one it probed for can be checked against the other on this machine.
+        if clipsearch::kernels::relaxed_dot_form().is_some() && q != Quantization::F32 {
+            use clipsearch::kernels::{set_relaxed_dot_form, DotForm};
+            let mut times = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+            for _ in 0..3 {
+                for (i, form) in [DotForm::Fused, DotForm::Split].into_iter().enumerate() {
+                    set_relaxed_dot_form(Some(form));
+                    times[i].0.push(median_ms(3, || {
+                        model.embed_pixels(one, 1).expect("image");
+                    }));
+                    times[i].1.push(median_ms(5, || {
+                        model.embed_text_ids(&ids8).expect("query");
+                    }));
+                }
+            }
+            set_relaxed_dot_form(None);
+            for (i, form) in [DotForm::Fused, DotForm::Split].into_iter().enumerate() {
+                let (b1, t8) = &mut times[i];
+                let form = form.as_str();
+                say(&format!(
+                    "{{\"quant\":\"{}\",\"dot_form\":\"{form}\",\"image_b1_ms\":{:.1},\"query8_ms\":{:.1}}}",
+                    q.as_str(),
+                    median(b1),
+                    median(t8)
+                ));
+            }
+        }
     }
 }
 

@@ -190,6 +190,13 @@ export interface ModelInfo {
    * quantized models), `candle-f32` (f32/f16 models), `portable` (no SIMD).
    */
   kernel: string;
+  /**
+   * How the relaxed module's int8 kernel writes its dot products, probed once per worker:
+   * `"fused"` (one instruction where the CPU has AVX-VNNI or on Arm) or `"split"` (three
+   * instructions, faster on x64 without VNNI, where the engine emulates the fused one with
+   * five); `null` in the simd128 module and for f32/f16 models. Both give identical numbers.
+   */
+  dotForm: "fused" | "split" | null;
   /** The wasm module that was loaded (see {@link CreateOptions.kernel}). */
   wasmModule: "simd128" | "relaxed";
 }

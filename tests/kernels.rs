@@ -112,3 +112,15 @@ fn q8_linear_matches_candle_qmatmul_on_3d_input() {
 fn fast_quick_gelu_and_softmax_match_their_f64_definitions() {
     cases::fastmath_matches_f64_definitions(SEEDS[0]);
 }
+
+/// Native builds run the portable kernel: there is no relaxed dot form to probe or force.
+#[test]
+fn native_builds_have_no_relaxed_dot_form() {
+    use clipsearch::kernels::{relaxed_dot_form, set_relaxed_dot_form, DotForm};
+    assert_eq!(relaxed_dot_form(), None);
+    set_relaxed_dot_form(Some(DotForm::Split));
+    assert_eq!(relaxed_dot_form(), None);
+    set_relaxed_dot_form(None);
+    assert_eq!(DotForm::Split.as_str(), "split");
+    assert_eq!(DotForm::Fused.as_str(), "fused");
+}

@@ -17,6 +17,49 @@ fn packed_matmul_equals_the_naive_reference_on_random_shapes() {
     }
 }
 
+/// The relaxed module writes its dot products in one of two forms, picked by probing the
+/// engine (`kernels::relaxed_dot_form`); this machine runs only one of them unless forced. Both
+/// must equal the naive reference, and each other bit for bit (the integer sums are exact).
+#[wasm_bindgen_test]
+fn both_relaxed_dot_forms_equal_the_reference_and_each_other() {
+    use clipsearch::kernels::{relaxed_dot_form, set_relaxed_dot_form, DotForm, PackedQ8, RELAXED};
+    let probed = relaxed_dot_form();
+    cases::say(&format!("probed dot form: {probed:?}"));
+    assert_eq!(
+        probed.is_some(),
+        RELAXED,
+        "a dot form exactly in relaxed builds"
+    );
+    let (m, n, k) = (13, 37, 800);
+    let mut rng = cases::Rng::new(SEEDS[1]);
+    let w = rng.vec(n * k);
+    let x = rng.vec(m * k);
+    let p = PackedQ8::from_f32(&w, n, k).expect("valid weights");
+    let mut outs = Vec::new();
+    for form in [DotForm::Fused, DotForm::Split] {
+        set_relaxed_dot_form(Some(form));
+        assert_eq!(relaxed_dot_form(), RELAXED.then_some(form));
+        for seed in SEEDS {
+            cases::packed_matmul_equals_naive_reference(seed);
+        }
+        let mut out = vec![f32::NAN; m * n];
+        p.matmul(&x, m, &mut out).expect("valid input");
+        outs.push(out);
+    }
+    set_relaxed_dot_form(None);
+    assert_eq!(
+        relaxed_dot_form(),
+        probed,
+        "probing again gives the same form"
+    );
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&outs[0]),
+        bits(&outs[1]),
+        "fused and split forms differ"
+    );
+}
+
 #[wasm_bindgen_test]
 fn packing_keeps_exactly_the_q8_0_values_and_scales() {
     cases::unpacked_rows_are_the_q8_0_quantization(SEEDS[0]);

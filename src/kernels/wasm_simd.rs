@@ -62,18 +62,27 @@ fn madd(a: v128, b: v128, c: v128) -> v128 {
 /// 2-3) by the 4 weight columns: 8 `i32x4` accumulators (lane `j` = block `j` of the group),
 /// starting from the weights' `-64 * sum(q)` corrections.
 ///
-/// Only 8 accumulators, 2 activation vectors and 4 weight vectors are live in the loop, which
-/// fits x64's 16 SIMD registers with the temporaries V8's lowering of the relaxed dot needs
-/// (`pmaddubsw` + `pmaddwd` + `paddd` without AVX-VNNI); the 4x4 tile needed 16 accumulators
-/// and spilled in the inner loop.
+/// The group's 8 steps stay a loop (`steps` is 8, hidden from LLVM by the caller): unrolled,
+/// LLVM issues all 48 loads first and V8 spills most of them (x64 has 16 SIMD registers); as a
+/// loop only one step's 2 activation and 1 weight vector are live beside the 8 accumulators,
+/// which made the kernel 1.45x faster in Chromium (benches/RESULTS-kernels.md).
+///
+/// `SPLIT` picks how each 16-value dot product is written (see [`super::DotForm`]): fused as
+/// `i32x4.relaxed_dot_i8x16_i7x16_add_s` (one `vpdpbusd` with AVX-VNNI, but five instructions
+/// without it, as V8 rebuilds a vector of 1s for every dot), or split as
+/// `i16x8.relaxed_dot_i8x16_i7x16_s` (`pmaddubsw`) + `i32x4.dot_i16x8_s` by `ones` (`pmaddwd`;
+/// `ones` is a vector of 1s LLVM cannot see through, or it fuses the pair back) + `i32x4.add`.
+/// Both are exact: an `i16` lane of the split form holds two products of at most 127 * 127.
 #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
 #[target_feature(enable = "relaxed-simd")]
 #[inline]
-fn group_2x4_relaxed(
+fn group_2x4_relaxed<const SPLIT: bool>(
     x: &[i8; TILE_GROUP_BYTES],
     w: &[i8; TILE_GROUP_BYTES],
     corr: &[i32],
     half: usize,
+    steps: usize,
+    ones: v128,
 ) -> [v128; 2 * NR] {
     let mut acc = [i32x4_splat(0); 2 * NR];
     for c in 0..NR {
@@ -81,22 +90,52 @@ fn group_2x4_relaxed(
         acc[c] = v;
         acc[NR + c] = v;
     }
-    for s in 0..8 {
+    let mut s = 0;
+    while s < steps {
         let o = s * 64;
-        let x0 = load(x, o + half * 32);
-        let x1 = load(x, o + half * 32 + 16);
+        let (Some(xs), Some(ws)) = (x.get(o + half * 32..o + half * 32 + 32), w.get(o..o + 64))
+        else {
+            break; // unreachable: steps is 8
+        };
+        let x0 = load(xs, 0);
+        let x1 = load(xs, 16);
         for c in 0..NR {
-            let wv = load(w, o + c * 16);
-            acc[c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x0, acc[c]);
-            acc[NR + c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x1, acc[NR + c]);
+            let wv = load(ws, c * 16);
+            if SPLIT {
+                let d0 = i16x8_relaxed_dot_i8x16_i7x16(wv, x0);
+                let d1 = i16x8_relaxed_dot_i8x16_i7x16(wv, x1);
+                acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(d0, ones));
+                acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(d1, ones));
+            } else {
+                acc[c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x0, acc[c]);
+                acc[NR + c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x1, acc[NR + c]);
+            }
         }
+        s += 1;
     }
     acc
 }
 
-/// One `MR x NR` output tile over `groups` groups, relaxed SIMD (see [`group_2x4_relaxed`]).
+/// True when this engine computes `i32x4.relaxed_dot_i8x16_i7x16_add_s` through `pmaddubsw`
+/// (x64 without AVX-VNNI), which saturates each pair of products to `i16`: with operands out of
+/// the instruction's defined range (`255` as the 7-bit operand, treated as unsigned by x64
+/// engines) a lane then reads `2 * 32767`; `vpdpbusd` gives `4 * 127 * 255` and Arm's signed
+/// dot `-4 * 127`. The same probe as onnxruntime's MLAS (`HasUSDot`).
+#[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
+pub(super) fn dot_saturates_pairs() -> bool {
+    let a = core::hint::black_box(i8x16_splat(127));
+    let b = core::hint::black_box(u8x16_splat(255));
+    // SAFETY: compiled only into the relaxed-SIMD module (see `tile`).
+    #[allow(unused_unsafe)]
+    let r = unsafe { i32x4_relaxed_dot_i8x16_i7x16_add(a, b, i32x4_splat(0)) };
+    i32x4_extract_lane::<0>(r) == 2 * i16::MAX as i32
+}
+
+/// One `MR x NR` output tile over `groups` groups, relaxed SIMD (see [`group_2x4_relaxed`]);
+/// `split` picks the dot product's form.
 #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
 #[inline]
+#[allow(clippy::too_many_arguments)]
 pub(super) fn tile(
     groups: usize,
     xq: &[i8],
@@ -105,15 +144,28 @@ pub(super) fn tile(
     ws: &[f32],
     wc: &[i32],
     out: &mut [[f32; NR]; MR],
+    split: bool,
 ) {
-    tile_2x4_halves(groups, xq, wq, xs, ws, wc, out, |x, w, corr, half| {
-        // SAFETY: this code is only compiled into the relaxed-SIMD module, which requires the
-        // feature as a whole (the loader picks it only where the engine validates it).
-        #[allow(unused_unsafe)]
-        unsafe {
-            group_2x4_relaxed(x, w, corr, half)
-        }
-    })
+    // Opaque to LLVM (see `group_2x4_relaxed`); a stack round trip once per tile.
+    let steps = core::hint::black_box(8);
+    let ones = core::hint::black_box(i16x8_splat(1));
+    // SAFETY (both closures): this code is only compiled into the relaxed-SIMD module, which
+    // requires the feature as a whole (the loader picks it only where the engine validates it).
+    if split {
+        tile_2x4_halves(groups, xq, wq, xs, ws, wc, out, |x, w, corr, half| {
+            #[allow(unused_unsafe)]
+            unsafe {
+                group_2x4_relaxed::<true>(x, w, corr, half, steps, ones)
+            }
+        })
+    } else {
+        tile_2x4_halves(groups, xq, wq, xs, ws, wc, out, |x, w, corr, half| {
+            #[allow(unused_unsafe)]
+            unsafe {
+                group_2x4_relaxed::<false>(x, w, corr, half, steps, ones)
+            }
+        })
+    }
 }
 
 /// One `MR x NR` output tile over `groups` groups as two passes of 2 activation rows x 4 weight

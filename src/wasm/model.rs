@@ -32,6 +32,7 @@ struct InfoDto<'a> {
     has_vision: bool,
     image_size: Option<usize>,
     kernel: &'a str,
+    dot_form: Option<&'static str>,
     text_architecture: &'a str,
 }
 
@@ -98,6 +99,10 @@ impl JsClipModel {
             has_vision: i.towers.has_vision(),
             image_size: self.inner.model().image_size().ok(),
             kernel: self.inner.model().matmul_kernel(),
+            dot_form: (self.inner.model().matmul_kernel() == crate::kernels::kernel_name())
+                .then(crate::kernels::relaxed_dot_form)
+                .flatten()
+                .map(|f| f.as_str()),
             text_architecture: self.inner.model().text_architecture(),
         })
     }

@@ -172,6 +172,7 @@ describe("in headless chromium", () => {
     const got = await embedIn("auto");
     assert.equal(got.info.wasmModule, "relaxed");
     assert.equal(got.info.kernel, "wasm-relaxed-simd");
+    assert.ok(["fused", "split"].includes(got.info.dotForm), `dotForm ${got.info.dotForm}`);
     assert.deepEqual(
       page.wasmRequests.map((u) => u.split("/").pop()),
       ["clipsearch_relaxed_bg.wasm"],
@@ -185,6 +186,7 @@ describe("in headless chromium", () => {
     const got = await embedIn("simd128");
     assert.equal(got.info.wasmModule, "simd128");
     assert.equal(got.info.kernel, "wasm-simd128");
+    assert.equal(got.info.dotForm, null);
     assert.deepEqual(page.wasmRequests.map((u) => u.split("/").pop()), ["clipsearch_bg.wasm"]);
     assertMatchesGoldens(got, "chromium simd128");
   });

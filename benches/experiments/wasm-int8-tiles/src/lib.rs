@@ -5,7 +5,10 @@
 //! - v1: activations stored pre-widened to i16; v3: activations and weights as i16;
 //! - v4: a 1x4 tile over i16 data (fewer instructions per multiply, all loads single-use);
 //! - v5: v4 with volatile loads (to stop LLVM hoisting them; it does not);
-//! - v6: v0 without the per-group f32 epilogue (i32 sums over all of k, scaled once).
+//! - v6: v0 without the per-group f32 epilogue (i32 sums over all of k, scaled once);
+//! - v7-v12 (built with `+relaxed-simd`): the relaxed kernel (v7), with its 8 steps kept as a
+//!   loop (v10), with each dot split into `pmaddubsw` + `pmaddwd` by opaque 1s (v11), both (v12);
+//! - v13, v14: v0 with its steps (v13) or half-steps (v14) kept as a loop.
 //! `peak` times `i32x4.dot_i16x8_s` alone (8 independent accumulators, register operands).
 //! Results and reading: README.md.
 #![allow(clippy::needless_range_loop, clippy::missing_safety_doc)]
@@ -336,8 +339,305 @@ fn tile_v1(
     }
 }
 
+/// v7: the relaxed module's kernel (`i32x4.relaxed_dot_i8x16_i7x16_add_s`, accumulators start
+/// from the weights' corrections). Without AVX-VNNI V8 lowers each dot to `pcmpeqd` + `psrlw`
+/// (a splat of 1s) + `pmaddubsw` + `pmaddwd` + `paddd`.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn group_2x4_relaxed(x: &[i8; TG], w: &[i8; TG], corr: &[i32], half: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for c in 0..NR {
+        let v = unsafe { v128_load(corr[c * GB..c * GB + 4].as_ptr() as *const v128) };
+        acc[c] = v;
+        acc[NR + c] = v;
+    }
+    for s in 0..8 {
+        let o = s * 64;
+        let x0 = load8(x, o + half * 32);
+        let x1 = load8(x, o + half * 32 + 16);
+        for c in 0..NR {
+            let wv = load8(w, o + c * 16);
+            acc[c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x0, acc[c]);
+            acc[NR + c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x1, acc[NR + c]);
+        }
+    }
+    acc
+}
+
+/// v8: the same dot products as `i16x8.relaxed_dot_i8x16_i7x16_s` (one `pmaddubsw`) then
+/// `i32x4.extadd_pairwise_i16x8_s` (one `pmaddwd` by a constant) and `i32x4.add`: no splat of
+/// 1s rebuilt per dot. Exact: each i16 lane is two products of at most 127 * 128.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn group_2x4_relaxed16(x: &[i8; TG], w: &[i8; TG], corr: &[i32], half: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for c in 0..NR {
+        let v = unsafe { v128_load(corr[c * GB..c * GB + 4].as_ptr() as *const v128) };
+        acc[c] = v;
+        acc[NR + c] = v;
+    }
+    for s in 0..8 {
+        let o = s * 64;
+        let x0 = load8(x, o + half * 32);
+        let x1 = load8(x, o + half * 32 + 16);
+        for c in 0..NR {
+            let wv = load8(w, o + c * 16);
+            acc[c] = i32x4_add(
+                acc[c],
+                i32x4_extadd_pairwise_i16x8(i16x8_relaxed_dot_i8x16_i7x16(wv, x0)),
+            );
+            acc[NR + c] = i32x4_add(
+                acc[NR + c],
+                i32x4_extadd_pairwise_i16x8(i16x8_relaxed_dot_i8x16_i7x16(wv, x1)),
+            );
+        }
+    }
+    acc
+}
+
+/// v9 / v10: v8 / v7 with the 8 steps of a group kept as a loop (trip count hidden from LLVM,
+/// so it neither unrolls nor hoists the next step's loads): only one step's 6 vectors live.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn group_2x4_relaxed_loop(
+    x: &[i8; TG],
+    w: &[i8; TG],
+    corr: &[i32],
+    half: usize,
+    steps: usize,
+    sixteen: bool,
+) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for c in 0..NR {
+        let v = unsafe { v128_load(corr[c * GB..c * GB + 4].as_ptr() as *const v128) };
+        acc[c] = v;
+        acc[NR + c] = v;
+    }
+    let xp = x[half * 32..].as_ptr();
+    let wp = w.as_ptr();
+    for s in 0..steps.min(8) {
+        // SAFETY: s < 8, so every 16-byte read stays inside the 512-byte arrays.
+        unsafe {
+            let xs = xp.add(s * 64);
+            let ws = wp.add(s * 64);
+            let x0 = v128_load(xs as *const v128);
+            let x1 = v128_load(xs.add(16) as *const v128);
+            for c in 0..NR {
+                let wv = v128_load(ws.add(c * 16) as *const v128);
+                if sixteen {
+                    acc[c] = i32x4_add(
+                        acc[c],
+                        i32x4_extadd_pairwise_i16x8(i16x8_relaxed_dot_i8x16_i7x16(wv, x0)),
+                    );
+                    acc[NR + c] = i32x4_add(
+                        acc[NR + c],
+                        i32x4_extadd_pairwise_i16x8(i16x8_relaxed_dot_i8x16_i7x16(wv, x1)),
+                    );
+                } else {
+                    acc[c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x0, acc[c]);
+                    acc[NR + c] = i32x4_relaxed_dot_i8x16_i7x16_add(wv, x1, acc[NR + c]);
+                }
+            }
+        }
+    }
+    acc
+}
+
+/// v11 (unrolled) / v12 (a real loop over the 8 steps): each dot as `pmaddubsw`
+/// (`i16x8.relaxed_dot_i8x16_i7x16_s`) then `i32x4.dot_i16x8_s` by a vector of 1s that LLVM
+/// cannot see through (so it does not fuse the pair back into `i32x4.relaxed_dot_..._add_s`,
+/// which V8 lowers to 5 instructions without AVX-VNNI), then `i32x4.add`: 3 instructions.
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(always)]
+fn group_2x4_relaxed_ones(
+    x: &[i8; TG],
+    w: &[i8; TG],
+    corr: &[i32],
+    half: usize,
+    steps: usize,
+    ones: v128,
+    unrolled: bool,
+) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    for c in 0..NR {
+        let v = unsafe { v128_load(corr[c * GB..c * GB + 4].as_ptr() as *const v128) };
+        acc[c] = v;
+        acc[NR + c] = v;
+    }
+    let xp = x[half * 32..].as_ptr();
+    let wp = w.as_ptr();
+    let n = if unrolled { 8 } else { steps };
+    let mut s = 0;
+    while s < n {
+        // SAFETY: n = 8 (steps is black_box(8)), so every read stays inside the 512-byte arrays.
+        unsafe {
+            let xs = xp.add(s * 64);
+            let ws = wp.add(s * 64);
+            let x0 = v128_load(xs as *const v128);
+            let x1 = v128_load(xs.add(16) as *const v128);
+            for c in 0..NR {
+                let wv = v128_load(ws.add(c * 16) as *const v128);
+                acc[c] = i32x4_add(
+                    acc[c],
+                    i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(wv, x0), ones),
+                );
+                acc[NR + c] = i32x4_add(
+                    acc[NR + c],
+                    i32x4_dot_i16x8(i16x8_relaxed_dot_i8x16_i7x16(wv, x1), ones),
+                );
+            }
+        }
+        s += 1;
+    }
+    acc
+}
+
+/// v13: v0 (plain simd128, widening loads) with the 8 steps kept as a loop whose trip count
+/// LLVM cannot see, so it neither unrolls the steps nor hoists all their loads.
+#[inline(always)]
+fn group_2x4_loop(x: &[i8; TG], w: &[i8; TG], half: usize, steps: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    let xp = x[half * 32..].as_ptr();
+    let wp = w.as_ptr();
+    let mut s = 0;
+    while s < steps {
+        // SAFETY: steps = black_box(8): every 8-byte read stays inside the 512-byte arrays.
+        unsafe {
+            let xs = xp.add(s * 64);
+            let ws = wp.add(s * 64);
+            let x0l = i16x8_load_extend_i8x8(xs);
+            let x0h = i16x8_load_extend_i8x8(xs.add(8));
+            let x1l = i16x8_load_extend_i8x8(xs.add(16));
+            let x1h = i16x8_load_extend_i8x8(xs.add(24));
+            for c in 0..NR {
+                let wl = i16x8_load_extend_i8x8(ws.add(c * 16));
+                let wh = i16x8_load_extend_i8x8(ws.add(c * 16 + 8));
+                acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0l, wl));
+                acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0h, wh));
+                acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1l, wl));
+                acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1h, wh));
+            }
+        }
+        s += 1;
+    }
+    acc
+}
+
+#[inline(never)]
+fn tile_v13(
+    groups: usize,
+    xq: &[i8],
+    wq: &[i8],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    let steps = core::hint::black_box(8usize);
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i8; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let iacc = group_2x4_loop(x, w, half, steps);
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
+/// v14: v13 rolled over the 16 half-steps (8 values of each block): per iteration 2 activation
+/// and 4 weight vectors, 8 dot products, so all 14 live vectors fit V8's 15 registers.
+#[inline(always)]
+fn group_2x4_loop_h(x: &[i8; TG], w: &[i8; TG], half: usize, steps: usize) -> [v128; 2 * NR] {
+    let mut acc = [i32x4_splat(0); 2 * NR];
+    let xp = x[half * 32..].as_ptr();
+    let wp = w.as_ptr();
+    let mut s = 0;
+    while s < steps {
+        // SAFETY: steps = black_box(16): every 8-byte read stays inside the 512-byte arrays.
+        unsafe {
+            let o = (s >> 1) * 64 + (s & 1) * 8;
+            let xs = xp.add(o);
+            let ws = wp.add(o);
+            let x0 = i16x8_load_extend_i8x8(xs);
+            let x1 = i16x8_load_extend_i8x8(xs.add(16));
+            for c in 0..NR {
+                let wv = i16x8_load_extend_i8x8(ws.add(c * 16));
+                acc[c] = i32x4_add(acc[c], i32x4_dot_i16x8(x0, wv));
+                acc[NR + c] = i32x4_add(acc[NR + c], i32x4_dot_i16x8(x1, wv));
+            }
+        }
+        s += 1;
+    }
+    acc
+}
+
+#[inline(never)]
+fn tile_v14(
+    groups: usize,
+    xq: &[i8],
+    wq: &[i8],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    let steps = core::hint::black_box(16usize);
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i8; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let iacc = group_2x4_loop_h(x, w, half, steps);
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
+#[inline(always)]
+fn load8(s: &[i8; TG], off: usize) -> v128 {
+    let v = &s[off..off + 16];
+    unsafe { v128_load(v.as_ptr() as *const v128) }
+}
+
+#[cfg(target_feature = "relaxed-simd")]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn tile_relaxed<const V: u32>(
+    groups: usize,
+    xq: &[i8],
+    wq: &[i8],
+    wc: &[i32],
+    xs: &[f32],
+    ws: &[f32],
+    out: &mut [[f32; NR]; MR],
+) {
+    let steps = core::hint::black_box(8usize);
+    let ones = core::hint::black_box(i16x8_splat(1));
+    for half in 0..MR / 2 {
+        let mut facc = [f32x4_splat(0.0); 2 * NR];
+        for g in 0..groups {
+            let x: &[i8; TG] = xq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let w: &[i8; TG] = wq[g * TG..(g + 1) * TG].try_into().unwrap();
+            let corr = &wc[g * NR * GB..(g + 1) * NR * GB];
+            let iacc = match V {
+                7 => group_2x4_relaxed(x, w, corr, half),
+                8 => group_2x4_relaxed16(x, w, corr, half),
+                9 => group_2x4_relaxed_loop(x, w, corr, half, steps, true),
+                11 => group_2x4_relaxed_ones(x, w, corr, half, steps, ones, true),
+                12 => group_2x4_relaxed_ones(x, w, corr, half, steps, ones, false),
+                _ => group_2x4_relaxed_loop(x, w, corr, half, steps, false),
+            };
+            epi(&mut facc, iacc, xs, ws, g, half);
+        }
+        fin(&facc, out, half);
+    }
+}
+
 struct Data {
     xq: Vec<i8>,
+    xu: Vec<i8>,
+    wc: Vec<i32>,
     x16: Vec<i16>,
     wq: Vec<i8>,
     w16: Vec<i16>,
@@ -355,6 +655,13 @@ pub extern "C" fn setup(mt: usize, nt: usize, groups: usize) {
         (seed >> 24) as i8
     };
     let xq: Vec<i8> = (0..mt * groups * TG).map(|_| r() / 2).collect();
+    let xu: Vec<i8> = xq
+        .iter()
+        .map(|&v| (v as i16 + 64).clamp(1, 127) as i8)
+        .collect();
+    let wc: Vec<i32> = (0..nt * groups * NR * GB)
+        .map(|i| (i as i32 % 97) - 48)
+        .collect();
     let x16 = xq.iter().map(|&v| v as i16).collect();
     let wq: Vec<i8> = (0..nt * groups * TG).map(|_| r()).collect();
     let xs = vec![0.01f32; mt * groups * MR * GB];
@@ -363,6 +670,8 @@ pub extern "C" fn setup(mt: usize, nt: usize, groups: usize) {
     unsafe {
         D = Some(Data {
             xq,
+            xu,
+            wc,
             x16,
             wq,
             w16,
@@ -386,6 +695,20 @@ pub extern "C" fn run(variant: u32, mt: usize, nt: usize, groups: usize) -> f32 
         for it in 0..mt {
             let xs = &d.xs[it * sl..(it + 1) * sl];
             match variant {
+                #[cfg(target_feature = "relaxed-simd")]
+                7..=12 => {
+                    let xu = &d.xu[it * groups * TG..(it + 1) * groups * TG];
+                    let wc = &d.wc[jt * groups * NR * GB..(jt + 1) * groups * NR * GB];
+                    let f = match variant {
+                        7 => tile_relaxed::<7>,
+                        8 => tile_relaxed::<8>,
+                        9 => tile_relaxed::<9>,
+                        11 => tile_relaxed::<11>,
+                        12 => tile_relaxed::<12>,
+                        _ => tile_relaxed::<10>,
+                    };
+                    f(groups, xu, wq, wc, xs, ws, &mut t)
+                }
                 0 => tile_v0(
                     groups,
                     &d.xq[it * groups * TG..(it + 1) * groups * TG],
@@ -414,6 +737,22 @@ pub extern "C" fn run(variant: u32, mt: usize, nt: usize, groups: usize) -> f32 
                     groups,
                     &d.x16[it * groups * TG..(it + 1) * groups * TG],
                     &d.w16[jt * groups * TG..(jt + 1) * groups * TG],
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                14 => tile_v14(
+                    groups,
+                    &d.xq[it * groups * TG..(it + 1) * groups * TG],
+                    wq,
+                    xs,
+                    ws,
+                    &mut t,
+                ),
+                13 => tile_v13(
+                    groups,
+                    &d.xq[it * groups * TG..(it + 1) * groups * TG],
+                    wq,
                     xs,
                     ws,
                     &mut t,
