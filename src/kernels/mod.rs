@@ -139,7 +139,8 @@ static DOT_FORM: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::ne
 /// Chosen once per module instance, before the first product, by probing the engine: where
 /// the relaxed dot saturates pairs of products to `i16` (x64 engines without AVX-VNNI lower it
 /// to `pmaddubsw`), [`DotForm::Split`]; elsewhere [`DotForm::Fused`]. Measured on a Zen 4
-/// without AVX-VNNI, the split form made the kernel 1.18x faster than the fused one.
+/// without AVX-VNNI the split form made the kernel 1.25x faster than the fused one (a ViT-B/32
+/// image 1.16x; `benches/RESULTS-model.md`).
 pub fn relaxed_dot_form() -> Option<DotForm> {
     if !RELAXED {
         return None;
