@@ -69,11 +69,19 @@ fn dot4_gives_each_dot_product_to_the_bit() {
 
 /// In a relaxed-SIMD build (`--features relaxed-simd`, run by `make test-wasm`) this also checks
 /// the relaxed integer kernel; 100 dimensions leave a tail after its 32-code steps.
+///
+/// The relaxed kernel has two dot-product forms (`kernels::relaxed_dot_form`), picked by probing
+/// the engine; both are forced here, so each is checked whatever this machine's CPU.
 #[wasm_bindgen_test]
 fn quantized_scan_returns_exactly_the_plain_scan_results() {
-    for dim in [64, 100] {
-        quantized_scan_matches_plain(dim);
+    use clipsearch::kernels::{set_relaxed_dot_form, DotForm};
+    for form in [None, Some(DotForm::Fused), Some(DotForm::Split)] {
+        set_relaxed_dot_form(form);
+        for dim in [64, 100] {
+            quantized_scan_matches_plain(dim);
+        }
     }
+    set_relaxed_dot_form(None);
 }
 
 fn quantized_scan_matches_plain(dim: usize) {

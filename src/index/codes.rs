@@ -240,9 +240,10 @@ relaxed! {
         let (pos, neg) = q.split_at(q.len() / 2);
         // SAFETY: compiled only into the relaxed-SIMD module, which the loader picks only where
         // the engine validates relaxed SIMD.
+        let split = crate::kernels::relaxed_dot_form() == Some(crate::kernels::DotForm::Split);
         #[allow(unused_unsafe)]
         unsafe {
-            dot_i8_relaxed(&pos[..n], &neg[..n], &x[..n])
+            dot_i8_relaxed(&pos[..n], &neg[..n], &x[..n], split)
         }
     }
 }
@@ -338,15 +339,24 @@ fn dot_i8_sse2(q: &[i16], x: &[i8]) -> i32 {
 
 /// Relaxed-SIMD kernel: `q·x` = `pos·x − neg·x` with one `i32x4.relaxed_dot_i8x16_i7x16_add_s`
 /// per 16 codes and side (one `vpdpbusd` each with AVX-VNNI); `pos`, `neg` lie in `[0, 127]`.
-/// Pairs of products fit the `i16` the instruction may saturate to (2·127·127 < 2¹⁵).
+/// Pairs of products fit the `i16` the instruction may saturate to (2·127·128 < 2¹⁵).
+///
+/// `split` (where the engine lowers that instruction through `pmaddubsw`, see
+/// [`crate::kernels::relaxed_dot_form`]): per 16 codes, `i16x8.relaxed_dot_i8x16_i7x16_s` of each
+/// side (`pmaddubsw`), their difference in `i16`, one `i32x4.dot_i16x8_s` by 1s and an add: five
+/// instructions where the fused form takes ten. Exact: `pos` and `neg` are never both non-zero
+/// at one position, so a lane of the difference is `q[i]·x[i] + q[i+1]·x[i+1]`, at most
+/// 2·127·128 in magnitude.
 #[cfg(all(
     target_arch = "wasm32",
     any(target_feature = "relaxed-simd", feature = "relaxed-simd")
 ))]
 #[target_feature(enable = "relaxed-simd")]
 #[inline]
-fn dot_i8_relaxed(pos: &[i8], neg: &[i8], x: &[i8]) -> i32 {
+fn dot_i8_relaxed(pos: &[i8], neg: &[i8], x: &[i8], split: bool) -> i32 {
     use core::arch::wasm32::*;
+    // Opaque to LLVM, which would otherwise fuse the split form back into the relaxed dot-add.
+    let ones = core::hint::black_box(i16x8_splat(1));
     let n = x.len().min(pos.len()).min(neg.len());
     let (pos, neg, x) = (&pos[..n], &neg[..n], &x[..n]);
     let mut acc = [i32x4_splat(0); 4];
@@ -368,8 +378,16 @@ fn dot_i8_relaxed(pos: &[i8], neg: &[i8], x: &[i8]) -> i32 {
                     v128_load(v[o..].as_ptr() as *const v128),
                 )
             };
-            acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(vx, vp, acc[j]);
-            acc[2 + j] = i32x4_relaxed_dot_i8x16_i7x16_add(vx, vm, acc[2 + j]);
+            if split {
+                let d = i16x8_sub(
+                    i16x8_relaxed_dot_i8x16_i7x16(vx, vp),
+                    i16x8_relaxed_dot_i8x16_i7x16(vx, vm),
+                );
+                acc[j] = i32x4_add(acc[j], i32x4_dot_i16x8(d, ones));
+            } else {
+                acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(vx, vp, acc[j]);
+                acc[2 + j] = i32x4_relaxed_dot_i8x16_i7x16_add(vx, vm, acc[2 + j]);
+            }
         }
     }
     let d = i32x4_sub(i32x4_add(acc[0], acc[1]), i32x4_add(acc[2], acc[3]));
