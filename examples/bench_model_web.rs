@@ -85,7 +85,11 @@ fn run() {
             gguf.len() as f64 / 1e6,
             load,
             model.matmul_kernel(),
-            model.dot_form().map_or("none", |f| f.as_str()),
+            if model.matmul_kernel() == clipsearch::kernels::kernel_name() {
+                clipsearch::kernels::relaxed_dot_form().map_or("none", |f| f.as_str())
+            } else {
+                "none"
+            },
             b1,
             b8 / 8.0,
             t8,
