@@ -85,11 +85,7 @@ fn run() {
             gguf.len() as f64 / 1e6,
             load,
             model.matmul_kernel(),
-            if model.matmul_kernel() == clipsearch::kernels::kernel_name() {
-                clipsearch::kernels::relaxed_dot_form().map_or("none", |f| f.as_str())
-            } else {
-                "none"
-            },
+            model.dot_form().map_or("none", |f| f.as_str()),
             b1,
             b8 / 8.0,
             t8,

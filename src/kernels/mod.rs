@@ -142,32 +142,31 @@ static DOT_FORM: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::ne
 /// without AVX-VNNI the split form made the kernel 1.25x faster than the fused one (a ViT-B/32
 /// image 1.16x; `benches/RESULTS-model.md`).
 pub fn relaxed_dot_form() -> Option<DotForm> {
-    if !RELAXED {
-        return None;
+    #[cfg(all(
+        target_arch = "wasm32",
+        any(target_feature = "relaxed-simd", feature = "relaxed-simd")
+    ))]
+    {
+        use core::sync::atomic::Ordering::Relaxed;
+        Some(match DOT_FORM.load(Relaxed) {
+            1 => DotForm::Fused,
+            2 => DotForm::Split,
+            _ => {
+                let split = wasm_simd::dot_saturates_pairs();
+                DOT_FORM.store(if split { 2 } else { 1 }, Relaxed);
+                if split {
+                    DotForm::Split
+                } else {
+                    DotForm::Fused
+                }
+            }
+        })
     }
-    use core::sync::atomic::Ordering::Relaxed;
-    match DOT_FORM.load(Relaxed) {
-        1 => Some(DotForm::Fused),
-        2 => Some(DotForm::Split),
-        _ => {
-            #[cfg(all(
-                target_arch = "wasm32",
-                any(target_feature = "relaxed-simd", feature = "relaxed-simd")
-            ))]
-            let split = wasm_simd::dot_saturates_pairs();
-            #[cfg(not(all(
-                target_arch = "wasm32",
-                any(target_feature = "relaxed-simd", feature = "relaxed-simd")
-            )))]
-            let split = false;
-            DOT_FORM.store(if split { 2 } else { 1 }, Relaxed);
-            Some(if split {
-                DotForm::Split
-            } else {
-                DotForm::Fused
-            })
-        }
-    }
+    #[cfg(not(all(
+        target_arch = "wasm32",
+        any(target_feature = "relaxed-simd", feature = "relaxed-simd")
+    )))]
+    None
 }
 
 /// Forces the relaxed-SIMD kernel's dot-product form (`None`: probe again, see
@@ -515,13 +514,15 @@ impl PackedQ8 {
             return Ok(());
         }
         let act = self.pack_activations(x, m);
+        // Read once per call, not once per tile.
+        let split = relaxed_dot_form() == Some(DotForm::Split);
         let mut tile_out = [[0f32; NR]; MR];
         // Weight tiles outside: one tile (4 rows x k, 3 KB for k = 768) stays in L1 while every
         // activation tile (52 x k in all, 40 KB) streams past it; the whole weight matrix (MBs)
         // is read from memory once per call instead of once per activation tile.
         for jt in 0..self.tiles {
             for it in 0..act.mtiles {
-                self.tile(&act, it, jt, &mut tile_out);
+                self.tile(&act, it, jt, split, &mut tile_out);
                 for (r, row) in tile_out.iter().enumerate() {
                     let i = it * MR + r;
                     if i >= m {
@@ -540,9 +541,10 @@ impl PackedQ8 {
         Ok(())
     }
 
-    /// Runs the micro-kernel on activation tile `it` and weight tile `jt`.
+    /// Runs the micro-kernel on activation tile `it` and weight tile `jt` (`split`: the relaxed
+    /// kernel's dot form, see [`relaxed_dot_form`]; unused by the other kernels).
     #[inline]
-    fn tile(&self, act: &PackedAct, it: usize, jt: usize, out: &mut [[f32; NR]; MR]) {
+    fn tile(&self, act: &PackedAct, it: usize, jt: usize, split: bool, out: &mut [[f32; NR]; MR]) {
         let g = self.groups;
         let xq = &act.qs[it * g * TILE_GROUP_BYTES..(it + 1) * g * TILE_GROUP_BYTES];
         let wq = &self.qs[jt * g * TILE_GROUP_BYTES..(jt + 1) * g * TILE_GROUP_BYTES];
@@ -550,14 +552,13 @@ impl PackedQ8 {
         let xs = &act.scales[it * sl..(it + 1) * sl];
         let ws = &self.scales[jt * sl..(jt + 1) * sl];
         let wc = &self.corr[jt * sl..(jt + 1) * sl];
-        let _ = wc;
+        let _ = (wc, split);
         #[cfg(all(
             target_arch = "wasm32",
             target_feature = "simd128",
             any(target_feature = "relaxed-simd", feature = "relaxed-simd")
         ))]
         {
-            let split = relaxed_dot_form() == Some(DotForm::Split);
             wasm_simd::tile(g, xq, wq, xs, ws, wc, out, split);
         }
         #[cfg(all(

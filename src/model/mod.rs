@@ -804,6 +804,14 @@ impl ClipModel {
             .unwrap_or("none")
     }
 
+    /// The relaxed kernel's dot-product form ([`crate::kernels::relaxed_dot_form`]) when this
+    /// model's linear maps run on it, else `None` (f32/f16 files, other builds).
+    pub fn dot_form(&self) -> Option<crate::kernels::DotForm> {
+        (self.matmul_kernel() == crate::kernels::kernel_name())
+            .then(crate::kernels::relaxed_dot_form)
+            .flatten()
+    }
+
     fn text(&self) -> Result<&TextEncoder> {
         self.text.as_ref().ok_or(Error::TowerNotLoaded("text"))
     }

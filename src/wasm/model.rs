@@ -99,10 +99,7 @@ impl JsClipModel {
             has_vision: i.towers.has_vision(),
             image_size: self.inner.model().image_size().ok(),
             kernel: self.inner.model().matmul_kernel(),
-            dot_form: (self.inner.model().matmul_kernel() == crate::kernels::kernel_name())
-                .then(crate::kernels::relaxed_dot_form)
-                .flatten()
-                .map(|f| f.as_str()),
+            dot_form: self.inner.model().dot_form().map(|f| f.as_str()),
             text_architecture: self.inner.model().text_architecture(),
         })
     }
