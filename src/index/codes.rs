@@ -199,6 +199,8 @@ struct QueryCode {
     resid: f32,
     /// Covers `f32` rounding in the approximate score and in the exact dot product.
     margin: f32,
+    /// The relaxed kernel's dot form is the split one (read once per query, not per item).
+    split: bool,
 }
 
 relaxed! {
@@ -217,13 +219,14 @@ impl QueryCode {
             scale,
             resid,
             margin: 1e-4 + q.len() as f32 * 2.4e-7,
+            split: crate::kernels::relaxed_dot_form() == Some(crate::kernels::DotForm::Split),
         }
     }
 
     /// `Σ q[i]·x[i]`, exact in `i32`.
     #[inline]
     fn dot(&self, x: &[i8]) -> i32 {
-        kernel_dot(&self.codes, x)
+        kernel_dot(&self.codes, x, self.split)
     }
 }
 
@@ -235,12 +238,11 @@ relaxed! {
     }
 
     #[inline]
-    fn kernel_dot(q: &[i8], x: &[i8]) -> i32 {
+    fn kernel_dot(q: &[i8], x: &[i8], split: bool) -> i32 {
         let n = (q.len() / 2).min(x.len());
         let (pos, neg) = q.split_at(q.len() / 2);
         // SAFETY: compiled only into the relaxed-SIMD module, which the loader picks only where
         // the engine validates relaxed SIMD.
-        let split = crate::kernels::relaxed_dot_form() == Some(crate::kernels::DotForm::Split);
         #[allow(unused_unsafe)]
         unsafe {
             dot_i8_relaxed(&pos[..n], &neg[..n], &x[..n], split)
@@ -253,9 +255,9 @@ not_relaxed! {
     }
 
     /// `Σ q[i]·x[i]` over `min(q.len(), x.len())` values, exact in `i32` (dimensions up to
-    /// [`MAX_CODE_DIM`]).
+    /// [`MAX_CODE_DIM`]). (`_split` applies to the relaxed kernel only.)
     #[inline]
-    fn kernel_dot(q: &[i16], x: &[i8]) -> i32 {
+    fn kernel_dot(q: &[i16], x: &[i8], _split: bool) -> i32 {
         let n = q.len().min(x.len());
         let (q, x) = (&q[..n], &x[..n]);
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -473,6 +475,7 @@ mod tests {
                 scale: 1.0,
                 resid: 0.0,
                 margin: 0.0,
+                split: false,
             };
             assert_eq!(qc.dot(&x), want, "n = {n}");
             let wide: Vec<i16> = q.iter().map(|&v| i16::from(v)).collect();
