@@ -387,23 +387,18 @@ export class Engine {
   /**
    * The graph segments an index build needs (`Collection.planIndex`), or null when none is
    * due. The collection keeps answering searches on its current graph until `applyIndex`. A
-   * plan of fewer than `minJobs` segments is built here at once instead (nothing to share out;
-   * no copies, transfers or checks): `jobs` is then empty.
+   * build of fewer than `minJobs` segments is done here at once instead, as `maintain()` does
+   * it (nothing to share out: no vectors copied, transferred or checked): `jobs` is then empty.
    */
   planIndex(args: { minJobs?: number } = {}): {
     rebuild: boolean;
     segments: number;
     jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }>;
   } | null {
-    const c = this.collection;
-    const plan = c?.planIndex() as { rebuild: boolean; jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }> } | undefined;
-    if (!c || !plan) return null;
-    const segments = plan.jobs.length;
-    if (segments < (args.minJobs ?? 1)) {
-      c.maintain();
-      return { rebuild: plan.rebuild, segments, jobs: [] };
-    }
-    return { ...plan, segments };
+    const plan = this.collection?.planIndex(args.minJobs ?? 1) as
+      | { rebuild: boolean; segments: number; jobs: Array<{ dim: number; params: unknown; vectors: Float32Array }> }
+      | undefined;
+    return plan ?? null;
   }
 
   /** Builds one segment of a plan (any engine whose wasm is loaded: no collection needed). */

@@ -2,7 +2,7 @@
 
 use clipsearch::index::{
     build_segment, dot, normalized, simd, Collection, Example, Filter, IndexPlan, IndexPolicy,
-    Recommend, SearchHit, SearchOptions, Upserted,
+    Planned, Recommend, SearchHit, SearchOptions, Upserted,
 };
 use clipsearch::{Error, Item, Metadata, SpaceInfo};
 use rand::rngs::SmallRng;
@@ -508,6 +508,69 @@ fn segments_built_from_a_plan_are_the_graphs_maintain_builds() {
         assert!(hits.iter().all(|h| !gone.contains(&h.id.as_str())));
         assert_eq!(pairs(&hits), pairs(&a.search(&q.embedding, &opts).unwrap()));
     }
+}
+
+#[test]
+fn a_build_of_fewer_segments_than_asked_is_done_in_place_as_maintain_does_it() {
+    // `plan_or_build(2)` is what the browser asks with two workers: a plan only when there are
+    // two segments or more to share out, else the build here (no vectors copied). Every step
+    // must leave exactly the collection `maintain` leaves.
+    let items = clustered(24, 2900, 16, 6);
+    let (first, more) = items.split_at(2500);
+    let mut a = collection(first, 16, small_graph_policy(), false);
+    let mut b = collection(first, 16, small_graph_policy(), false);
+    let same = |a: &Collection, b: &Collection| {
+        assert_eq!(a.stats(), b.stats());
+        assert_eq!(a.to_bytes().unwrap(), b.to_bytes().unwrap());
+    };
+    assert!(matches!(b.plan_or_build(2), Planned::Plan(ref p) if p.segments() == 3));
+    assert!(a.maintain());
+    assert!(matches!(
+        b.plan_or_build(99),
+        Planned::Built {
+            rebuild: true,
+            segments: 3
+        }
+    ));
+    same(&a, &b);
+    assert!(matches!(b.plan_or_build(2), Planned::Nothing));
+
+    // 400 new items: one tail segment, built here.
+    for it in more {
+        a.upsert(it.clone()).unwrap();
+        b.upsert(it.clone()).unwrap();
+    }
+    assert!(a.maintain());
+    assert!(matches!(
+        b.plan_or_build(2),
+        Planned::Built {
+            rebuild: false,
+            segments: 1
+        }
+    ));
+    same(&a, &b);
+    assert_eq!(b.stats().segments, 4);
+
+    // Below `min_index_size`: the graph is dropped here, whatever `min_jobs` is.
+    let gone: Vec<&str> = items.iter().skip(50).map(|i| i.id.as_str()).collect();
+    a.remove(&gone);
+    b.remove(&gone);
+    assert!(a.maintain());
+    assert!(matches!(
+        b.plan_or_build(2),
+        Planned::Built {
+            rebuild: true,
+            segments: 0
+        }
+    ));
+    same(&a, &b);
+    assert_eq!(b.stats().segments, 0);
+    let q = &items[3].embedding;
+    let opts = SearchOptions::top(10);
+    assert_eq!(
+        pairs(&a.search(q, &opts).unwrap()),
+        pairs(&b.search(q, &opts).unwrap())
+    );
 }
 
 #[test]

@@ -115,6 +115,24 @@ impl IndexPlan {
     }
 }
 
+/// What [`Collection::plan_or_build`] did.
+#[derive(Debug)]
+pub enum Planned {
+    /// Nothing needed building.
+    Nothing,
+    /// The index was built here and now: the plan would have had fewer segments than asked
+    /// for (`segments` of them; 0 when the collection fell below `min_index_size` and its graph
+    /// was dropped).
+    Built {
+        /// Whether the graph was replaced rather than grown by new segments.
+        rebuild: bool,
+        /// Segments built.
+        segments: usize,
+    },
+    /// Segments to build elsewhere and attach with [`Collection::apply_index`].
+    Plan(IndexPlan),
+}
+
 /// Builds one segment; returns its bytes for [`Collection::apply_index`]: each input vector's
 /// point id (postcard `Vec<u32>`), then the graph in instant-distance's serde form (as saved
 /// collections hold it).
@@ -168,37 +186,36 @@ impl Collection {
     /// A rebuild plan first compacts the slots (removed items leave); the current graph stays
     /// and keeps answering searches until [`apply_index`](Self::apply_index).
     pub fn plan_index(&mut self) -> Option<IndexPlan> {
-        if !self.needs_rebuild() {
-            return None;
+        match self.plan_or_build(1) {
+            Planned::Plan(plan) => Some(plan),
+            Planned::Nothing | Planned::Built { .. } => None,
         }
-        let max = self.policy.max_segment_size;
-        let (rebuild, base, members) = if self.appendable() {
-            let tail = self.live_tail();
-            let parts = tail.len().div_ceil(max);
-            let members = (0..parts)
-                .map(|i| tail[i * tail.len() / parts..(i + 1) * tail.len() / parts].to_vec())
-                .collect::<Vec<_>>();
-            let base = self.graph.as_ref().map_or(0, |g| g.segments.len());
-            (false, base, members)
-        } else {
-            if self.len() < self.policy.min_index_size.max(1) {
-                self.rebuild();
-                return None;
-            }
-            self.compact();
-            let n = self.slots.len();
-            let parts = n.div_ceil(max);
-            let members = (0..parts)
-                .map(|i| (i * n / parts) as u32..((i + 1) * n / parts) as u32)
-                .map(|r| r.collect())
-                .collect::<Vec<Vec<u32>>>();
-            (true, 0, members)
+    }
+
+    /// [`plan_index`](Self::plan_index), except that a build of fewer than `min_jobs` segments
+    /// is done here at once, as [`maintain`](Self::maintain) does it (no vectors are copied for
+    /// it): with one worker to build in, or a build of one segment, there is nothing to share
+    /// out.
+    pub fn plan_or_build(&mut self, min_jobs: usize) -> Planned {
+        if !self.needs_rebuild() {
+            return Planned::Nothing;
+        }
+        let Some(cut) = self.cut_segments() else {
+            return Planned::Built {
+                rebuild: true,
+                segments: 0,
+            };
         };
-        if members.iter().all(|m| m.is_empty()) {
-            return None;
+        if cut.members.len() < min_jobs {
+            self.build_cut(&cut);
+            return Planned::Built {
+                rebuild: cut.rebuild,
+                segments: cut.members.len(),
+            };
         }
         let dim = self.space.dim;
-        let jobs = members
+        let jobs = cut
+            .members
             .iter()
             .enumerate()
             .map(|(i, m)| {
@@ -209,17 +226,17 @@ impl Collection {
                     }
                 }
                 SegmentJob {
-                    params: self.segment_params(base + i, m.len()),
+                    params: self.segment_params(cut.base + i, m.len()),
                     dim,
                     vectors,
                 }
             })
             .collect();
-        Some(IndexPlan {
+        Planned::Plan(IndexPlan {
             generation: self.generation,
-            rebuild,
+            rebuild: cut.rebuild,
             ef_search: self.policy.ef_search,
-            members,
+            members: cut.members,
             jobs,
         })
     }

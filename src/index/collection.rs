@@ -274,6 +274,16 @@ pub(crate) struct Graph {
     pub(crate) ef_search: usize,
 }
 
+/// What an index build makes: the slots of each new segment, in build order.
+pub(crate) struct Cut {
+    /// Whether the segments replace the graph (else they are added to it).
+    pub(crate) rebuild: bool,
+    /// Number of the first new segment (its seed offset).
+    pub(crate) base: usize,
+    /// Live slots of each new segment.
+    pub(crate) members: Vec<Vec<u32>>,
+}
+
 /// One instant-distance graph; its point `i` is graph point `offset + i`.
 pub(crate) struct Segment {
     pub(crate) hnsw: Hnsw<Vector>,
@@ -712,12 +722,78 @@ impl Collection {
         if !self.needs_rebuild() {
             return false;
         }
-        if self.appendable() {
-            self.index_tail();
-        } else {
-            self.rebuild();
+        if let Some(cut) = self.cut_segments() {
+            self.build_cut(&cut);
         }
         true
+    }
+
+    /// Cuts what [`maintain`](Self::maintain) builds into segments (call it only when
+    /// [`needs_rebuild`](Self::needs_rebuild)): the live tail when
+    /// [`appendable`](Self::appendable), else every live item after compacting the slots (the
+    /// graph stays until the cut is built). `None` when the collection is below
+    /// `min_index_size`: the graph is then dropped here.
+    ///
+    /// [`maintain`](Self::maintain), [`rebuild`](Self::rebuild), [`index_tail`](Self::index_tail)
+    /// and [`plan_index`](Self::plan_index) all cut here, so a plan built in workers holds the
+    /// graphs an in-place build makes.
+    pub(crate) fn cut_segments(&mut self) -> Option<Cut> {
+        if self.appendable() {
+            let base = self.graph.as_ref().map_or(0, |g| g.segments.len());
+            return Some(Cut {
+                rebuild: false,
+                base,
+                members: self.even_parts(&self.live_tail()),
+            });
+        }
+        self.compact();
+        if self.slots.len() < self.policy.min_index_size.max(1) {
+            self.rebuild();
+            return None;
+        }
+        let all: Vec<u32> = (0..self.slots.len() as u32).collect();
+        Some(Cut {
+            rebuild: true,
+            base: 0,
+            members: self.even_parts(&all),
+        })
+    }
+
+    /// `slots` in order, cut into `ceil(len / max_segment_size)` parts of equal size.
+    fn even_parts(&self, slots: &[u32]) -> Vec<Vec<u32>> {
+        // (`max_segment_size` >= 1: every policy passes `check_policy`.)
+        let parts = slots.len().div_ceil(self.policy.max_segment_size);
+        let at = |i: usize| i * slots.len() / parts;
+        (0..parts)
+            .map(|i| slots[at(i)..at(i + 1)].to_vec())
+            .collect()
+    }
+
+    /// Builds the segments of `cut` here: a new graph for a rebuild, else more segments of the
+    /// current one. The tail is then empty.
+    pub(crate) fn build_cut(&mut self, cut: &Cut) {
+        let mut graph = if cut.rebuild {
+            for s in &mut self.slots {
+                s.pid = NONE;
+            }
+            Graph {
+                segments: Vec::with_capacity(cut.members.len()),
+                slot_of: Vec::with_capacity(self.slots.len()),
+                tombstones: 0,
+                ef_search: self.policy.ef_search,
+            }
+        } else {
+            match self.graph.take() {
+                Some(g) => g,
+                None => return,
+            }
+        };
+        self.changed();
+        for m in &cut.members {
+            self.add_segment(&mut graph, m);
+        }
+        self.tail.clear();
+        self.graph = Some(graph);
     }
 
     /// Whether [`maintain`](Self::maintain) would index the tail as new segments (rather than
@@ -770,32 +846,23 @@ impl Collection {
     /// (four segments): in the browser, run it in the worker between batches.
     pub fn rebuild(&mut self) {
         self.changed();
-        self.graph = None;
-        for s in &mut self.slots {
-            s.pid = NONE;
-        }
         self.compact();
-        self.tail = (0..self.slots.len() as u32).collect();
         if self.slots.len() < self.policy.min_index_size.max(1) {
+            self.graph = None;
+            for s in &mut self.slots {
+                s.pid = NONE;
+            }
+            self.tail = (0..self.slots.len() as u32).collect();
             return;
         }
-        let p = &self.policy;
-        let n = self.slots.len();
-        let segments = n.div_ceil(p.max_segment_size);
-        let mut graph = Graph {
-            segments: Vec::with_capacity(segments),
-            slot_of: Vec::with_capacity(n),
-            tombstones: 0,
-            ef_search: p.ef_search,
-        };
-        // Equal sizes, insertion order: segment `i` holds slots `start(i)..start(i + 1)`.
-        let start = |i: usize| i * n / segments;
-        for i in 0..segments {
-            let members: Vec<u32> = (start(i) as u32..start(i + 1) as u32).collect();
-            self.add_segment(&mut graph, &members);
-        }
-        self.tail.clear();
-        self.graph = Some(graph);
+        // Equal sizes, insertion order.
+        let all: Vec<u32> = (0..self.slots.len() as u32).collect();
+        let members = self.even_parts(&all);
+        self.build_cut(&Cut {
+            rebuild: true,
+            base: 0,
+            members,
+        });
     }
 
     /// Builds one more segment over the live `members` (slots not in a graph) and numbers its
@@ -851,22 +918,19 @@ impl Collection {
     /// 100k builds a graph of 10k instead of four of 27.5k. Tombstones stay, and every segment
     /// adds a graph search to each query; [`maintain`](Self::maintain) chooses between the two.
     pub fn index_tail(&mut self) -> bool {
-        let Some(mut graph) = self.graph.take() else {
+        let Some(base) = self.graph.as_ref().map(|g| g.segments.len()) else {
             return false;
         };
-        self.changed();
         let tail = self.live_tail();
         if tail.is_empty() {
-            self.graph = Some(graph);
             return false;
         }
-        let parts = tail.len().div_ceil(self.policy.max_segment_size);
-        for i in 0..parts {
-            let (lo, hi) = (i * tail.len() / parts, (i + 1) * tail.len() / parts);
-            self.add_segment(&mut graph, &tail[lo..hi]);
-        }
-        self.tail.clear();
-        self.graph = Some(graph);
+        let members = self.even_parts(&tail);
+        self.build_cut(&Cut {
+            rebuild: false,
+            base,
+            members,
+        });
         true
     }
 

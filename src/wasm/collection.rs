@@ -2,8 +2,8 @@
 
 use super::{from_js, to_js, to_js_error};
 use crate::index::{
-    build_segment, Collection, IndexPlan, IndexPolicy, Recommend, SearchOptions, SegmentJob,
-    SegmentParams, Upserted,
+    build_segment, Collection, IndexPlan, IndexPolicy, Planned, Recommend, SearchOptions,
+    SegmentJob, SegmentParams, Upserted,
 };
 use crate::table::{self, ExportOptions, ImportOptions};
 use crate::{Item, Metadata, SpaceInfo};
@@ -254,33 +254,42 @@ impl JsCollection {
     /// segments when that is enough, else rebuilds; returns whether it did either (see the Rust
     /// `Collection::maintain`).
     pub fn maintain(&mut self) -> bool {
+        self.pending = None; // a plan made before this build no longer applies
         self.inner.maintain()
     }
 
     /// Plans what `maintain()` would build as independent graph segments, to build in other
     /// workers with `buildIndexSegment` and attach with `applyIndex`: `undefined` when nothing
-    /// needs building, else `{ rebuild, jobs: [{ dim, params, vectors: Float32Array }] }`. The
-    /// collection keeps answering searches on its current graph meanwhile. A new plan replaces
-    /// an unapplied one.
+    /// needs building, else `{ rebuild, segments, jobs: [{ dim, params, vectors: Float32Array }] }`.
+    /// A build of fewer than `minJobs` segments (default 1) is done here at once instead, as
+    /// `maintain()` does it, and `jobs` is empty (nothing copied). The collection keeps
+    /// answering searches on its current graph meanwhile. A new plan replaces an unapplied one.
     #[wasm_bindgen(js_name = planIndex)]
-    pub fn plan_index(&mut self) -> Result<JsValue, JsValue> {
+    pub fn plan_index(&mut self, min_jobs: Option<u32>) -> Result<JsValue, JsValue> {
         self.pending = None;
-        let Some(mut plan) = self.inner.plan_index() else {
-            return Ok(JsValue::UNDEFINED);
-        };
-        let jobs = js_sys::Array::new();
-        for job in plan.take_jobs() {
-            let o = js_sys::Object::new();
-            js_sys::Reflect::set(&o, &"dim".into(), &JsValue::from(job.dim as u32))?;
-            js_sys::Reflect::set(&o, &"params".into(), &to_js(&job.params)?)?;
-            let v = js_sys::Float32Array::from(&job.vectors[..]);
-            js_sys::Reflect::set(&o, &"vectors".into(), &v)?;
-            jobs.push(&o);
-        }
+        let (rebuild, segments, jobs) =
+            match self.inner.plan_or_build(min_jobs.unwrap_or(1) as usize) {
+                Planned::Nothing => return Ok(JsValue::UNDEFINED),
+                Planned::Built { rebuild, segments } => (rebuild, segments, js_sys::Array::new()),
+                Planned::Plan(mut plan) => {
+                    let jobs = js_sys::Array::new();
+                    for job in plan.take_jobs() {
+                        let o = js_sys::Object::new();
+                        js_sys::Reflect::set(&o, &"dim".into(), &JsValue::from(job.dim as u32))?;
+                        js_sys::Reflect::set(&o, &"params".into(), &to_js(&job.params)?)?;
+                        let v = js_sys::Float32Array::from(&job.vectors[..]);
+                        js_sys::Reflect::set(&o, &"vectors".into(), &v)?;
+                        jobs.push(&o);
+                    }
+                    let out = (plan.is_rebuild(), plan.segments(), jobs);
+                    self.pending = Some(plan);
+                    out
+                }
+            };
         let out = js_sys::Object::new();
-        js_sys::Reflect::set(&out, &"rebuild".into(), &JsValue::from(plan.is_rebuild()))?;
+        js_sys::Reflect::set(&out, &"rebuild".into(), &JsValue::from(rebuild))?;
+        js_sys::Reflect::set(&out, &"segments".into(), &JsValue::from(segments as u32))?;
         js_sys::Reflect::set(&out, &"jobs".into(), &jobs)?;
-        self.pending = Some(plan);
         Ok(out.into())
     }
 
