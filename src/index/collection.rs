@@ -773,6 +773,7 @@ impl Collection {
     /// current one. The tail is then empty.
     pub(crate) fn build_cut(&mut self, cut: &Cut) {
         let mut graph = if cut.rebuild {
+            self.graph = None; // before the build: one graph in memory at a time
             for s in &mut self.slots {
                 s.pid = NONE;
             }
