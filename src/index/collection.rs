@@ -746,9 +746,20 @@ impl Collection {
                 members: self.even_parts(&self.live_tail()),
             });
         }
+        self.full_cut()
+    }
+
+    /// Compacts the slots and cuts every live item into segments, in insertion order; `None`
+    /// (the graph dropped, every item in the tail) below `min_index_size`.
+    fn full_cut(&mut self) -> Option<Cut> {
         self.compact();
         if self.slots.len() < self.policy.min_index_size.max(1) {
-            self.rebuild();
+            self.changed();
+            self.graph = None;
+            for s in &mut self.slots {
+                s.pid = NONE;
+            }
+            self.tail = (0..self.slots.len() as u32).collect();
             return None;
         }
         let all: Vec<u32> = (0..self.slots.len() as u32).collect();
@@ -847,23 +858,9 @@ impl Collection {
     /// (four segments): in the browser, run it in the worker between batches.
     pub fn rebuild(&mut self) {
         self.changed();
-        self.compact();
-        if self.slots.len() < self.policy.min_index_size.max(1) {
-            self.graph = None;
-            for s in &mut self.slots {
-                s.pid = NONE;
-            }
-            self.tail = (0..self.slots.len() as u32).collect();
-            return;
+        if let Some(cut) = self.full_cut() {
+            self.build_cut(&cut);
         }
-        // Equal sizes, insertion order.
-        let all: Vec<u32> = (0..self.slots.len() as u32).collect();
-        let members = self.even_parts(&all);
-        self.build_cut(&Cut {
-            rebuild: true,
-            base: 0,
-            members,
-        });
     }
 
     /// Builds one more segment over the live `members` (slots not in a graph) and numbers its
