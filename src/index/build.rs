@@ -1,6 +1,8 @@
 //! Index builds done elsewhere: [`Collection::plan_index`] cuts what
 //! [`Collection::maintain`] would build into independent graph segments, each a
-//! [`SegmentJob`] holding a copy of its vectors; [`build_segment`] builds one anywhere (another
+//! [`PlannedSegment`] sharing its vectors with the collection (written out where the build runs:
+//! a [`SegmentJob`] holding a copy of them, or a worker's message); [`build_segment`] builds one
+//! anywhere (another
 //! thread, another Web Worker: it needs no collection); [`Collection::apply_index`] attaches
 //! the built segments, checking that the collection has not changed since the plan and that
 //! every segment holds exactly the planned vectors.
@@ -79,6 +81,50 @@ pub struct SegmentJob {
     pub vectors: Vec<f32>,
 }
 
+/// One segment of an [`IndexPlan`]: its build parameters and its items' vectors, shared with
+/// the collection (nothing is copied until they are written where the build runs).
+#[derive(Debug, Clone)]
+pub struct PlannedSegment {
+    params: SegmentParams,
+    dim: usize,
+    vectors: Vec<Arc<[f32]>>,
+}
+
+impl PlannedSegment {
+    /// Build parameters.
+    pub fn params(&self) -> &SegmentParams {
+        &self.params
+    }
+
+    /// Values per vector.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of points (items) in the segment.
+    pub fn points(&self) -> usize {
+        self.vectors.len()
+    }
+
+    /// The points' L2-normalised vectors, in build order.
+    pub fn vectors(&self) -> impl ExactSizeIterator<Item = &[f32]> + '_ {
+        self.vectors.iter().map(|v| &v[..])
+    }
+
+    /// The segment as a [`SegmentJob`] (a copy of its vectors) for [`build_segment`].
+    pub fn to_job(&self) -> SegmentJob {
+        let mut vectors = Vec::with_capacity(self.points() * self.dim);
+        for v in self.vectors() {
+            vectors.extend_from_slice(v);
+        }
+        SegmentJob {
+            params: self.params.clone(),
+            dim: self.dim,
+            vectors,
+        }
+    }
+}
+
 /// What [`Collection::maintain`] would build, cut into segments built elsewhere (see the
 /// [module docs](self)).
 #[derive(Debug)]
@@ -88,7 +134,7 @@ pub struct IndexPlan {
     ef_search: usize,
     /// Slots of each segment, in job order.
     members: Vec<Vec<u32>>,
-    jobs: Vec<SegmentJob>,
+    jobs: Vec<PlannedSegment>,
 }
 
 impl IndexPlan {
@@ -103,15 +149,24 @@ impl IndexPlan {
         self.rebuild
     }
 
-    /// The jobs (empty once taken).
-    pub fn jobs(&self) -> &[SegmentJob] {
+    /// The segments to build (empty once taken).
+    pub fn jobs(&self) -> &[PlannedSegment] {
         &self.jobs
     }
 
-    /// Takes the jobs out of the plan (their vectors are the bulk of it), e.g. to send them to
-    /// workers; the plan keeps what [`Collection::apply_index`] needs.
-    pub fn take_jobs(&mut self) -> Vec<SegmentJob> {
+    /// Takes the segments out of the plan, e.g. to write their vectors into workers' messages
+    /// one segment at a time; the plan keeps what [`Collection::apply_index`] needs.
+    pub fn take_segments(&mut self) -> Vec<PlannedSegment> {
         std::mem::take(&mut self.jobs)
+    }
+
+    /// Takes the segments out of the plan as [`SegmentJob`]s (each a copy of its vectors), e.g.
+    /// to send them to threads.
+    pub fn take_jobs(&mut self) -> Vec<SegmentJob> {
+        self.take_segments()
+            .iter()
+            .map(PlannedSegment::to_job)
+            .collect()
     }
 }
 
@@ -193,9 +248,8 @@ impl Collection {
     }
 
     /// [`plan_index`](Self::plan_index), except that a build of fewer than `min_jobs` segments
-    /// is done here at once, as [`maintain`](Self::maintain) does it (no vectors are copied for
-    /// it): with one worker to build in, or a build of one segment, there is nothing to share
-    /// out.
+    /// is done here at once, as [`maintain`](Self::maintain) does it: with one worker to build
+    /// in, or a build of one segment, there is nothing to share out.
     pub fn plan_or_build(&mut self, min_jobs: usize) -> Planned {
         if !self.needs_rebuild() {
             return Planned::Nothing;
@@ -218,18 +272,13 @@ impl Collection {
             .members
             .iter()
             .enumerate()
-            .map(|(i, m)| {
-                let mut vectors = Vec::with_capacity(m.len() * dim);
-                for &s in m {
-                    if let Some(v) = self.slots[s as usize].vector.as_deref() {
-                        vectors.extend_from_slice(v);
-                    }
-                }
-                SegmentJob {
-                    params: self.segment_params(cut.base + i, m.len()),
-                    dim,
-                    vectors,
-                }
+            .map(|(i, m)| PlannedSegment {
+                params: self.segment_params(cut.base + i, m.len()),
+                dim,
+                vectors: m
+                    .iter()
+                    .filter_map(|&s| self.slots[s as usize].vector.clone())
+                    .collect(),
             })
             .collect();
         Planned::Plan(IndexPlan {

@@ -32,7 +32,7 @@ mod ids;
 mod persist;
 pub mod simd;
 
-pub use build::{build_segment, IndexPlan, Planned, SegmentJob, SegmentParams};
+pub use build::{build_segment, IndexPlan, Planned, PlannedSegment, SegmentJob, SegmentParams};
 pub use collection::{
     Collection, Example, IndexPolicy, IndexStats, ItemRef, Recommend, SearchHit, SearchOptions,
     Upserted, EXTRA_SEGMENTS, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,

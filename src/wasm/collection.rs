@@ -2,8 +2,8 @@
 
 use super::{from_js, to_js, to_js_error};
 use crate::index::{
-    build_segment, Collection, IndexPlan, IndexPolicy, Planned, Recommend, SearchOptions,
-    SegmentJob, SegmentParams, Upserted,
+    build_segment, Collection, IndexPlan, IndexPolicy, Planned, PlannedSegment, Recommend,
+    SearchOptions, SegmentJob, SegmentParams, Upserted,
 };
 use crate::table::{self, ExportOptions, ImportOptions};
 use crate::{Item, Metadata, SpaceInfo};
@@ -273,12 +273,11 @@ impl JsCollection {
                 Planned::Built { rebuild, segments } => (rebuild, segments, js_sys::Array::new()),
                 Planned::Plan(mut plan) => {
                     let jobs = js_sys::Array::new();
-                    for job in plan.take_jobs() {
+                    for seg in plan.take_segments() {
                         let o = js_sys::Object::new();
-                        js_sys::Reflect::set(&o, &"dim".into(), &JsValue::from(job.dim as u32))?;
-                        js_sys::Reflect::set(&o, &"params".into(), &to_js(&job.params)?)?;
-                        let v = js_sys::Float32Array::from(&job.vectors[..]);
-                        js_sys::Reflect::set(&o, &"vectors".into(), &v)?;
+                        js_sys::Reflect::set(&o, &"dim".into(), &JsValue::from(seg.dim() as u32))?;
+                        js_sys::Reflect::set(&o, &"params".into(), &to_js(seg.params())?)?;
+                        js_sys::Reflect::set(&o, &"vectors".into(), &segment_vectors(&seg))?;
                         jobs.push(&o);
                     }
                     let out = (plan.is_rebuild(), plan.segments(), jobs);
@@ -446,4 +445,31 @@ fn opt_from_js<T: for<'de> Deserialize<'de> + Default>(v: JsValue) -> Result<T, 
 
 fn search_options(v: JsValue) -> Result<SearchOptions, JsValue> {
     opt_from_js(v)
+}
+
+/// Vectors copied per call into JS memory by [`segment_vectors`]: 256 KiB at 256-d.
+const COPY_ROWS: usize = 256;
+
+/// A planned segment's vectors as one `Float32Array` (row-major) for a worker's message, written
+/// from the collection's own vectors [`COPY_ROWS`] rows at a time: the only copy made of them
+/// in wasm memory is that small buffer (linear memory never shrinks, and a full plan of 100k
+/// 512-d items would otherwise have grown it by 205 MB).
+fn segment_vectors(seg: &PlannedSegment) -> js_sys::Float32Array {
+    let out = js_sys::Float32Array::new_with_length((seg.points() * seg.dim()) as u32);
+    let mut buf: Vec<f32> = Vec::with_capacity(COPY_ROWS.min(seg.points()) * seg.dim());
+    let mut at = 0u32;
+    let mut flush = |buf: &mut Vec<f32>| {
+        let end = at + buf.len() as u32;
+        out.subarray(at, end).copy_from(buf);
+        at = end;
+        buf.clear();
+    };
+    for v in seg.vectors() {
+        buf.extend_from_slice(v);
+        if buf.len() >= COPY_ROWS * seg.dim() {
+            flush(&mut buf);
+        }
+    }
+    flush(&mut buf);
+    out
 }
