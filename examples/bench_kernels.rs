@@ -99,6 +99,84 @@ fn run() {
         "all matmuls of one ViT-B/32 image (12 x (qkv fused + out + fc1 + fc2) + patch): ours {:.1} ms, candle q8_0 {:.1} ms, candle f32 {:.1} ms",
         tot[0], tot[1], tot[2]
     ));
+    attention(samples, &mut rng);
+}
+
+/// The attention core of one layer (`softmax(q kᵀ + mask) v` over all heads, from and to
+/// `[1, s, heads * 64]`): ours against candle's ops (split heads, batched matmul, softmax,
+/// matmul, merge heads), the path candle-transformers' CLIP takes.
+fn attention(samples: usize, rng: &mut Lcg) {
+    use clipsearch::kernels::attention::{attention, AttnMask, AttnShape};
+    say("attention core        s heads | ours ms | candle ops ms   (per layer; x12 per image/query)");
+    for (name, s, heads, causal) in [
+        ("vision ViT-B/32", 50, 12, false),
+        ("text 77 tokens", 77, 8, true),
+        ("text 8 tokens", 8, 8, true),
+    ] {
+        let shape = AttnShape {
+            batch: 1,
+            seq: s,
+            heads,
+            head_dim: 64,
+        };
+        let e = shape.embed();
+        let gen =
+            |rng: &mut Lcg| -> Vec<f32> { (0..shape.len()).map(|_| rng.next() * 20.0).collect() };
+        let (q, k, v) = (gen(rng), gen(rng), gen(rng));
+        let mask: Vec<f32> = (0..s * s)
+            .map(|x| {
+                if causal && x % s > x / s {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let m = causal.then_some(AttnMask {
+            values: &mask,
+            batch: 0,
+            head: 0,
+            row: s,
+        });
+        let mut out = vec![0f32; shape.len()];
+        let ours = median_ms(samples, || {
+            attention(&q, &k, &v, shape, 0.125, m, &mut out).expect("attention")
+        });
+        let dev = Device::Cpu;
+        let t = |x: &[f32]| Tensor::from_vec(x.to_vec(), (1, s, e), &dev).expect("tensor");
+        let (qt, kt, vt) = (t(&q), t(&k), t(&v));
+        let mt = Tensor::from_vec(mask.clone(), (s, s), &dev).expect("mask");
+        let candle = median_ms(samples, || {
+            let split = |x: &Tensor| {
+                x.reshape((1, s, heads, 64))
+                    .and_then(|x| x.transpose(1, 2))
+                    .and_then(|x| x.contiguous())
+                    .and_then(|x| x.reshape((heads, s, 64)))
+                    .expect("split")
+            };
+            let (q, k, v) = (
+                split(&(&qt * 0.125).expect("scale")),
+                split(&kt),
+                split(&vt),
+            );
+            let w = q.matmul(&k.t().expect("t")).expect("qk");
+            let w = if causal {
+                w.broadcast_add(&mt).expect("mask")
+            } else {
+                w
+            };
+            let w = candle_nn::ops::softmax_last_dim(&w).expect("softmax");
+            let _ = w
+                .matmul(&v)
+                .and_then(|x| x.reshape((1, heads, s, 64)))
+                .and_then(|x| x.transpose(1, 2))
+                .and_then(|x| x.reshape((1, s, e)))
+                .expect("pv");
+        });
+        say(&format!(
+            "{name:<20} {s:>3} {heads:>5} | {ours:>7.3} | {candle:>13.3}"
+        ));
+    }
 }
 
 #[cfg(target_arch = "wasm32")]

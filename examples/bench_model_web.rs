@@ -12,7 +12,9 @@
 //! For each quantization (`BENCH_QUANTS`, default `q8_0,q4_0,f32`) it generates the random
 //! weights (seed 1), converts them to our GGUF in memory, loads the model, and prints one JSON
 //! line: file size, load time, the matmul kernel, and medians (ms) of an image at batch 1, a
-//! batch of 8 (per image), and text queries of 8 and 77 tokens. Figures:
+//! batch of 8 (per image), and text queries of 8 and 77 tokens; then, alternated in the same
+//! page, both relaxed dot forms (relaxed module) and the attention kernel against candle's ops
+//! (`"attention"` lines: an image and a 77-token query). Figures:
 //! `benches/RESULTS-model.md`.
 
 use clipsearch::model::{
@@ -116,6 +118,32 @@ fn run() {
                     q.as_str(),
                     median(b1),
                     median(t8)
+                ));
+            }
+        }
+        // The attention core: our kernel against candle's ops, alternated in this page.
+        if q != Quantization::F32 {
+            use clipsearch::kernels::attention::use_candle_ops;
+            let mut times = [(Vec::new(), Vec::new()), (Vec::new(), Vec::new())];
+            for _ in 0..3 {
+                for (i, candle) in [false, true].into_iter().enumerate() {
+                    use_candle_ops(candle);
+                    times[i].0.push(median_ms(3, || {
+                        model.embed_pixels(one, 1).expect("image");
+                    }));
+                    times[i].1.push(median_ms(3, || {
+                        model.embed_text_ids(&ids77).expect("query");
+                    }));
+                }
+            }
+            use_candle_ops(false);
+            for (i, name) in ["kernel", "candle-ops"].into_iter().enumerate() {
+                let (b1, t77) = &mut times[i];
+                say(&format!(
+                    "{{\"quant\":\"{}\",\"attention\":\"{name}\",\"image_b1_ms\":{:.1},\"query77_ms\":{:.1}}}",
+                    q.as_str(),
+                    median(b1),
+                    median(t77)
                 ));
             }
         }

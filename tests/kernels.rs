@@ -124,3 +124,9 @@ fn native_builds_have_no_relaxed_dot_form() {
     assert_eq!(DotForm::Split.as_str(), "split");
     assert_eq!(DotForm::Fused.as_str(), "fused");
 }
+
+/// The attention core of both encoders against its f64 definition (see the case).
+#[test]
+fn attention_matches_its_definition() {
+    cases::attention_matches_its_definition(SEEDS[1]);
+}

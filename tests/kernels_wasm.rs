@@ -90,3 +90,9 @@ fn bad_shapes_and_values_get_typed_errors() {
 fn fast_quick_gelu_and_softmax_match_their_f64_definitions() {
     cases::fastmath_matches_f64_definitions(SEEDS[0]);
 }
+
+/// The attention core of both encoders against its f64 definition (see the case).
+#[wasm_bindgen_test]
+fn attention_matches_its_definition() {
+    cases::attention_matches_its_definition(SEEDS[1]);
+}

@@ -40,6 +40,7 @@
 //! # Ok::<(), clipsearch::Error>(())
 //! ```
 
+pub mod attention;
 pub mod fastmath;
 mod linear;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]

@@ -43,7 +43,7 @@ fn load_i32(s: &[i32], off: usize) -> v128 {
 /// x64 with FMA3, multiply then add elsewhere; the engine decides, which is within the kernel's
 /// tolerance), multiply then add in the simd128 module.
 #[inline(always)]
-fn madd(a: v128, b: v128, c: v128) -> v128 {
+pub(super) fn madd(a: v128, b: v128, c: v128) -> v128 {
     #[cfg(any(target_feature = "relaxed-simd", feature = "relaxed-simd"))]
     {
         // SAFETY: compiled only into the relaxed-SIMD module (see `tile`).

@@ -413,10 +413,11 @@ impl Block {
     fn forward(&self, xs: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
         let scale = (self.head_dim as f64).powf(-0.5);
         let ctx = super::encoder::attention(
-            &(self.q_lin.forward(xs)? * scale)?,
+            &self.q_lin.forward(xs)?,
             &self.k_lin.forward(xs)?,
             &self.v_lin.forward(xs)?,
             self.heads,
+            scale,
             mask,
         )?;
         let sa = self

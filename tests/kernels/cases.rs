@@ -294,3 +294,107 @@ pub fn fastmath_matches_f64_definitions(seed: u64) -> f64 {
     assert!(worst < 2e-6, "worst error {worst}");
     worst
 }
+
+/// The attention kernel against its definition computed in f64, on shapes whose sequence
+/// length leaves a partial 4-row tile and whose head size leaves columns past the last 8-column
+/// tile, without a mask and with CLIP's causal, DistilBERT's key-padding and a full per-head
+/// mask. Returns the worst error relative to the largest value of `v` (outputs are averages of
+/// `v`'s rows).
+pub fn attention_matches_its_definition(seed: u64) -> f64 {
+    use clipsearch::kernels::attention::{attention, AttnMask, AttnShape};
+    let mut rng = Rng::new(seed);
+    let mut worst = 0f64;
+    for (batch, seq, heads, head_dim) in
+        [(1, 50, 2, 64), (2, 9, 3, 12), (1, 1, 1, 4), (1, 77, 1, 16)]
+    {
+        let s = AttnShape {
+            batch,
+            seq,
+            heads,
+            head_dim,
+        };
+        let mut gen =
+            |scale: f32| -> Vec<f32> { (0..s.len()).map(|_| rng.value() * scale).collect() };
+        let (q, k, v) = (gen(3.0), gen(3.0), gen(1.0));
+        let vmax = v.iter().fold(0f64, |m, x| m.max(x.abs() as f64));
+        let causal: Vec<f32> = (0..seq * seq)
+            .map(|x| {
+                if x % seq > x / seq {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let padding: Vec<f32> = (0..batch * seq)
+            .map(|x| {
+                if x % seq == seq - 1 && seq > 1 {
+                    f32::MIN
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let full: Vec<f32> = (0..batch * heads * seq * seq)
+            .map(|_| rng.uniform())
+            .collect();
+        let masks = [
+            None,
+            Some(AttnMask {
+                values: &causal,
+                batch: 0,
+                head: 0,
+                row: seq,
+            }),
+            Some(AttnMask {
+                values: &padding,
+                batch: seq,
+                head: 0,
+                row: 0,
+            }),
+            Some(AttnMask {
+                values: &full,
+                batch: heads * seq * seq,
+                head: seq * seq,
+                row: seq,
+            }),
+        ];
+        let scale = (head_dim as f32).powf(-0.5);
+        let e = s.embed();
+        for mask in masks {
+            let mut out = vec![f32::NAN; s.len()];
+            attention(&q, &k, &v, s, scale, mask, &mut out).expect("attention");
+            for b in 0..batch {
+                for h in 0..heads {
+                    let at = |t: usize, d: usize| (b * seq + t) * e + h * head_dim + d;
+                    for i in 0..seq {
+                        let w: Vec<f64> = (0..seq)
+                            .map(|j| {
+                                let dot: f64 = (0..head_dim)
+                                    .map(|d| q[at(i, d)] as f64 * scale as f64 * k[at(j, d)] as f64)
+                                    .sum();
+                                dot + mask.map_or(0.0, |m| {
+                                    m.values[b * m.batch + h * m.head + i * m.row + j] as f64
+                                })
+                            })
+                            .collect();
+                        let max = w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                        let p: Vec<f64> = w.iter().map(|x| (x - max).exp()).collect();
+                        let sum: f64 = p.iter().sum();
+                        for d in 0..head_dim {
+                            let want: f64 =
+                                (0..seq).map(|j| p[j] * v[at(j, d)] as f64).sum::<f64>() / sum;
+                            worst = worst.max((out[at(i, d)] as f64 - want).abs() / vmax);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    say(&format!(
+        "attention ({}): worst error {worst:e} of the largest |v|",
+        kernel_name()
+    ));
+    assert!(worst < 1e-5, "worst error {worst} of the largest |v|");
+    worst
+}
