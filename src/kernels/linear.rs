@@ -88,24 +88,48 @@ impl Q8Linear {
     /// # Errors
     /// A candle error if the last dim of `x` is not `k` or `x` holds NaN/inf values.
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let dims = x.dims();
-        let k = self.weight.k();
-        match dims.last() {
-            Some(&last) if last == k => {}
-            _ => candle_core::bail!("Q8Linear expects input [.., {k}], got {dims:?}"),
-        }
-        let m = dims.iter().take(dims.len() - 1).product::<usize>();
-        let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-        let mut out = vec![0f32; m * self.weight.n()];
-        self.weight
-            .matmul_bias(&xs, m, self.bias.as_deref(), &mut out)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-        let mut shape = dims.to_vec();
-        if let Some(l) = shape.last_mut() {
-            *l = self.weight.n();
-        }
-        Tensor::from_vec(out, shape, &Device::Cpu)
+        forward_packed(&self.weight, x, self.bias.as_deref())
     }
+}
+
+/// `x [.., k] · Wᵀ + bias` on packed weights, returning `[.., n]` in f32 on the CPU: the one
+/// forward path over [`PackedQ8`] ([`Q8Linear::forward`] and the models' linear layers). A
+/// contiguous `f32` input is read where it lies (no copy out of the tensor); the bias is added
+/// as each output is written.
+pub(crate) fn forward_packed(
+    weight: &PackedQ8,
+    x: &Tensor,
+    bias: Option<&[f32]>,
+) -> candle_core::Result<Tensor> {
+    let dims = x.dims();
+    let k = weight.k();
+    match dims.last() {
+        Some(&last) if last == k => {}
+        _ => candle_core::bail!("Q8Linear expects input [.., {k}], got {dims:?}"),
+    }
+    let m = dims.iter().take(dims.len() - 1).product::<usize>();
+    let x = x.to_dtype(DType::F32)?.contiguous()?;
+    let mut out = vec![0f32; m * weight.n()];
+    match with_f32(&x, |xs| weight.matmul_bias(xs, m, bias, &mut out)) {
+        Some(done) => done.map_err(|e| candle_core::Error::Msg(e.to_string()))?,
+        None => candle_core::bail!("Q8Linear runs on CPU tensors"),
+    }
+    let mut shape = dims.to_vec();
+    if let Some(l) = shape.last_mut() {
+        *l = weight.n();
+    }
+    Tensor::from_vec(out, shape, &Device::Cpu)
+}
+
+/// Runs `f` on the values of a contiguous `f32` CPU tensor, where they lie; `None` for any
+/// other tensor.
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) = &*storage else {
+        return None;
+    };
+    let (a, b) = layout.contiguous_offsets()?;
+    Some(f(v.get(a..b)?))
 }
 
 impl candle_core::Module for Q8Linear {

@@ -50,6 +50,7 @@ pub mod reference;
 mod wasm_simd;
 
 pub use linear::Q8Linear;
+pub(crate) use linear::{forward_packed, with_f32};
 
 use crate::{Error, Result};
 use half::f16;

@@ -10,7 +10,8 @@ use candle_core::{Tensor, D};
 use candle_nn::Module;
 
 use super::config::Activation;
-use super::weights::{with_f32, Linear, Vb};
+use super::weights::{Linear, Vb};
+use crate::kernels::with_f32;
 use crate::Result;
 
 /// The element-wise ops of [`crate::kernels::fastmath`] as candle ops on contiguous `f32`

@@ -111,7 +111,7 @@ impl VisionTower {
             .reshape((n * g * g, c * p * p))?;
         let pe = self
             .patch_embedding
-            .forward(&patches)?
+            .forward(&patches, None)?
             .reshape((n, g * g, self.hidden))?;
         let cls = self
             .class_embedding

@@ -211,15 +211,9 @@ impl<'a> Vb<'a> {
         } else {
             None
         };
-        // The packed kernel adds the bias as it writes each output (no second pass).
-        let packed_bias = match (&weight, &bias) {
-            (MatMul::Packed(..), Some(b)) => Some(b.to_vec1::<f32>()?),
-            _ => None,
-        };
         Ok(Linear {
             weight,
             bias,
-            packed_bias,
             out_dim,
         })
     }
@@ -289,18 +283,29 @@ impl MatMul {
         })
     }
 
-    /// `x [rows, in] -> x · Wᵀ [rows, out]`.
-    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(match self {
+    /// `x [rows, in] -> x · Wᵀ + bias [rows, out]`. Packed weights add the bias inside the
+    /// kernel as each output is written ([`crate::kernels::forward_packed`], bit for bit the
+    /// sum a separate broadcast add makes); the others add it after.
+    pub(crate) fn forward(&self, x: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let y = match self {
             MatMul::Float(w) => x.matmul(&w.t()?)?,
             MatMul::Quantized(q) => QMatMul::QTensor(q.clone()).forward(x)?,
             MatMul::Packed(p, _) => {
-                let (rows, _) = x.dims2()?;
-                let xs = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-                let mut out = vec![0f32; rows * p.n()];
-                p.matmul(&xs, rows, &mut out)?;
-                Tensor::from_vec(out, (rows, p.n()), &Device::Cpu)?
+                return Ok(match bias {
+                    None => crate::kernels::forward_packed(p, x, None)?,
+                    Some(b) => {
+                        let b = b.to_dtype(DType::F32)?.contiguous()?;
+                        crate::kernels::with_f32(&b, |b| {
+                            crate::kernels::forward_packed(p, x, Some(b))
+                        })
+                        .ok_or_else(|| Error::Compute("a bias off the CPU".into()))??
+                    }
+                });
             }
+        };
+        Ok(match bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
         })
     }
 
@@ -340,8 +345,6 @@ fn kernel_accepts(q: &QTensor) -> bool {
 pub(crate) struct Linear {
     pub(crate) weight: MatMul,
     bias: Option<Tensor>,
-    /// The bias as a slice for [`crate::kernels::PackedQ8::matmul_bias`] (packed weights only).
-    packed_bias: Option<Vec<f32>>,
     out_dim: usize,
 }
 
@@ -352,54 +355,13 @@ impl Linear {
         let in_dim = dims.last().copied().unwrap_or(0);
         let rows = x.elem_count() / in_dim.max(1);
         let x2 = x.reshape((rows, in_dim))?.contiguous()?;
-        let y = match self.packed_forward(&x2, rows)? {
-            Some(y) => y,
-            None => {
-                let mut y = self.weight.forward(&x2)?;
-                if let Some(b) = &self.bias {
-                    y = y.broadcast_add(b)?;
-                }
-                y
-            }
-        };
+        let y = self.weight.forward(&x2, self.bias.as_ref())?;
         let mut out_dims = dims;
         if let Some(last) = out_dims.last_mut() {
             *last = self.out_dim;
         }
         Ok(y.reshape(out_dims)?)
     }
-
-    /// Packed weights on a contiguous `f32` input: the kernel reads the input where it lies
-    /// (no copy out of the tensor) and adds the bias as it writes each output, bit for bit the
-    /// sum the separate broadcast add would make. `None` for any other weights or input.
-    fn packed_forward(&self, x2: &Tensor, rows: usize) -> Result<Option<Tensor>> {
-        let MatMul::Packed(p, _) = &self.weight else {
-            return Ok(None);
-        };
-        if self.bias.is_some() != self.packed_bias.is_some() {
-            return Ok(None);
-        }
-        let mut out = vec![0f32; rows * p.n()];
-        let bias = self.packed_bias.as_deref();
-        match with_f32(x2, |xs| p.matmul_bias(xs, rows, bias, &mut out)) {
-            None => Ok(None),
-            Some(done) => {
-                done?;
-                Ok(Some(Tensor::from_vec(out, (rows, p.n()), &Device::Cpu)?))
-            }
-        }
-    }
-}
-
-/// Runs `f` on the values of a contiguous `f32` CPU tensor, where they lie; `None` for any
-/// other tensor.
-pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Option<R> {
-    let (storage, layout) = t.storage_and_layout();
-    let candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)) = &*storage else {
-        return None;
-    };
-    let (a, b) = layout.contiguous_offsets()?;
-    Some(f(v.get(a..b)?))
 }
 
 /// A token-embedding table, float or quantized (rows dequantized on lookup).
