@@ -91,10 +91,11 @@ test-native:
 	scripts/run-layer.sh native cargo -- cargo test
 
 # wasm-bindgen-test in headless Chromium (webdriver.json holds the browser flags), then the int8
-# kernels and the index again as the relaxed-SIMD module compiles them (Node 20 cannot run those).
+# kernels, the model parity checks and the index again as the relaxed-SIMD module compiles them
+# (Node 20 cannot run those).
 test-wasm:
 	scripts/run-layer.sh wasm cargo -- cargo test --target wasm32-unknown-unknown $(patsubst tests/%.rs,--test %,$(wildcard tests/web*.rs tests/*_wasm.rs))
-	WASM_BINDGEN_USE_BROWSER=1 scripts/run-layer.sh wasm-relaxed cargo -- cargo test --target wasm32-unknown-unknown --features relaxed-simd --test index_wasm --test kernels_wasm
+	WASM_BINDGEN_USE_BROWSER=1 scripts/run-layer.sh wasm-relaxed cargo -- cargo test --target wasm32-unknown-unknown --features relaxed-simd --test index_wasm --test kernels_wasm --test web_model
 
 test-e2e: www
 	cargo build --bin clipsearch
