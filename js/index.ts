@@ -514,7 +514,8 @@ export class ClipSearch {
    *
    * @param query - free text (truncated to CLIP's 77 tokens, or to the text model's
    *   `max_seq_length` when {@link ClipSearch.setTextModel} picked one).
-   * @param options - `k` (default 10), `minScore`, `filter` on metadata.
+   * @param options - `k` (default 10), `minScore`, `filter` on metadata, `ef` (graph search
+   *   breadth, default the collection's `efSearch`).
    * @returns hits `{ id, score, metadata }`, best first; `[]` for an empty collection.
    * @throws `TowerNotLoaded` (vision-only model), `InvalidFilter`.
    */
@@ -527,7 +528,7 @@ export class ClipSearch {
    * Image-to-image search from an encoded image.
    *
    * @param image - a `Blob`/`File` or the encoded bytes (JPEG, PNG, WebP, GIF, BMP).
-   * @param options - `k`, `minScore`, `filter`.
+   * @param options - `k`, `minScore`, `filter`, `ef`.
    * @returns hits, best first.
    * @throws `ImageDecode`, `NotAnImage`, `EmptyInput`, `ImageTooLarge`, `TowerNotLoaded`.
    */

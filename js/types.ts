@@ -34,6 +34,12 @@ export interface SearchOptions {
   minScore?: number;
   /** Keep only items whose metadata passes this filter. */
   filter?: Filter;
+  /**
+   * HNSW candidate list of each graph segment for this search (Qdrant's `hnsw_ef`), in place of
+   * the collection's `efSearch`: larger finds more of the true nearest items and takes longer.
+   * 1 to 100000; a search for more than `ef` results scans exactly.
+   */
+  ef?: number;
 }
 
 /** One search result, best first. */
@@ -301,7 +307,7 @@ export interface IndexOptions {
   maxTombstoneFraction?: number;
   /** HNSW candidate list while building (default 48). */
   efConstruction?: number;
-  /** HNSW candidate list while searching, per segment; searches for more than this many results scan exactly (default 64). */
+  /** HNSW candidate list while searching, per segment; searches for more than this many results scan exactly (default 64; a search may set its own `ef`). */
   efSearch?: number;
   /** instant-distance's neighbour-selection heuristic (default `true`). */
   heuristic?: boolean;

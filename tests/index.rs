@@ -294,6 +294,7 @@ fn equal_scores_spread_over_segments_come_back_as_an_exact_search_orders_them() 
                 k,
                 min_score: None,
                 filter: filter.clone(),
+                ef: None,
             };
             let hits = c.search(&v, &opts).unwrap();
             let truth = brute_force(&c, &v, &opts, &[]);
@@ -316,6 +317,7 @@ fn filtered_exact_search_equals_brute_force_filtering() {
             k: rng.gen_range(1..30),
             min_score: None,
             filter: Some(f),
+            ef: None,
         };
         let q = &items[rng.gen_range(0..items.len())].embedding;
         assert_eq!(
@@ -369,6 +371,7 @@ fn filtered_graph_search(policy: IndexPolicy) {
             k: rng.gen_range(1..40),
             min_score: None,
             filter: Some(f.clone()),
+            ef: None,
         };
         let q = &items[rng.gen_range(0..items.len())].embedding;
         let hits = c.search(q, &opts).unwrap();
@@ -631,6 +634,74 @@ fn a_stale_or_foreign_segment_changes_nothing() {
     // Planning again changed nothing, so the first plan still applies.
     assert!(c.apply_index(plan, &built).unwrap());
     assert_eq!((c.stats().segments, c.stats().tail), (3, 0));
+}
+
+#[test]
+fn a_search_can_widen_or_narrow_the_graphs_candidate_lists_with_ef() {
+    // 3000 weakly clustered 128-d items in 3 graphs of 1000, built with ef_search 64.
+    let dim = 128;
+    let items = clustered(31, 3000, dim, 300);
+    let c = collection(&items, dim, small_graph_policy(), true);
+    assert_eq!(c.stats().segments, 3);
+    let mut rng = SmallRng::seed_from_u64(32);
+    let queries: Vec<Vec<f32>> = (0..100)
+        .map(|_| (0..dim).map(|_| gaussian(&mut rng)).collect())
+        .collect();
+    let search = |q: &[f32], ef: Option<usize>| {
+        let opts = SearchOptions {
+            ef,
+            ..SearchOptions::top(10)
+        };
+        c.search(q, &opts).unwrap()
+    };
+    let recall = |ef: Option<usize>| {
+        let found: usize = queries
+            .iter()
+            .map(|q| {
+                let truth = brute_force(&c, q, &SearchOptions::top(10), &[]);
+                let hits = ids(&search(q, ef));
+                truth.iter().filter(|(id, _)| hits.contains(id)).count()
+            })
+            .sum();
+        found as f64 / (10 * queries.len()) as f64
+    };
+    let narrow = recall(Some(10));
+    let default = recall(None);
+    let wide = recall(Some(1000));
+    println!("recall@10: ef 10 {narrow}, default (64) {default}, ef 1000 {wide}");
+    assert!(narrow < default, "ef 10 {narrow} vs 64 {default}");
+    assert!(wide > default, "ef 1000 {wide} vs 64 {default}");
+    for q in &queries {
+        // The policy's own ef gives the default search, to the bit.
+        assert_eq!(pairs(&search(q, Some(64))), pairs(&search(q, None)));
+        // Asking for more results than ef scans exactly.
+        let exact = brute_force(&c, q, &SearchOptions::top(10), &[]);
+        assert_eq!(pairs(&search(q, Some(5))), exact);
+    }
+    // However narrow the lists, a filtered search returns k matching items (the graph's, or an
+    // exact scan's when too few of them match).
+    let red =
+        Filter::from_json(r#"{"must": [{"key": "colour", "match": {"value": "red"}}]}"#).unwrap();
+    for ef in [1, 3, 10, 30] {
+        let opts = SearchOptions {
+            filter: Some(red.clone()),
+            ef: Some(ef),
+            ..SearchOptions::top(10)
+        };
+        for q in &queries[..20] {
+            let hits = c.search(q, &opts).unwrap();
+            assert_eq!(hits.len(), 10, "ef {ef}");
+            assert!(hits.iter().all(|h| red.matches(&h.metadata)));
+        }
+    }
+    for ef in [0, 100_001] {
+        let opts = SearchOptions {
+            ef: Some(ef),
+            ..SearchOptions::default()
+        };
+        let e = c.search(&queries[0], &opts).unwrap_err();
+        assert_eq!(e.code(), "InvalidArgument", "ef {ef}");
+    }
 }
 
 #[test]
@@ -1012,9 +1083,11 @@ fn nothing_in_the_options_is_silently_ignored() {
             .code(),
         "InvalidArgument"
     );
-    let o: SearchOptions = serde_json::from_value(json!({"k": 3, "minScore": 0.5})).unwrap();
+    let o: SearchOptions =
+        serde_json::from_value(json!({"k": 3, "minScore": 0.5, "ef": 128})).unwrap();
     assert_eq!(o.k, 3);
     assert_eq!(o.min_score, Some(0.5));
+    assert_eq!(o.ef, Some(128));
     assert!(Collection::new(space(0)).is_err());
     let no_segments = IndexPolicy {
         max_segment_size: 0,
@@ -1141,6 +1214,7 @@ fn quantized_scan_returns_exactly_the_plain_scan_results() {
                 k,
                 min_score: rng.gen_bool(0.3).then(|| rng.gen_range(-0.2..0.6)),
                 filter: rng.gen_bool(0.4).then(|| random_filter(rng)),
+                ef: None,
             };
             let (x, y) = (
                 a.search(&q.embedding, &opts).unwrap(),

@@ -120,6 +120,7 @@ fn quantized_scan_matches_plain(dim: usize) {
             k: [1, 10, 100, 3000][i % 4],
             min_score: (i % 3 == 0).then(|| r.next() * 0.5),
             filter: (i % 2 == 0).then(|| filter.clone()),
+            ef: None,
         };
         let (a, b) = (
             plain.search(&q.embedding, &opts).unwrap(),
@@ -191,6 +192,7 @@ fn segmented_graphs_search_like_an_exact_scan_and_round_trip() {
             k: 10,
             min_score: None,
             filter: (i % 2 == 0).then(|| filter.clone()),
+            ef: None,
         };
         let hits = c.search(&q.embedding, &opts).unwrap();
         let truth = exact.search(&q.embedding, &opts).unwrap();

@@ -86,3 +86,60 @@ fn a_plan_for_workers_does_not_copy_its_vectors_into_wasm_memory() {
     let segments = Reflect::get(&stats, &"segments".into()).unwrap();
     assert_eq!(segments.as_f64(), Some((n / seg) as f64));
 }
+
+/// A search's `ef` reaches the graph search through the binding: a list as long as the graph
+/// finds the exact top k (what a search for more results than `ef` scans exactly), and an
+/// unusable `ef` is an `InvalidArgument` error.
+#[wasm_bindgen_test]
+fn a_search_option_ef_reaches_the_graph_search() {
+    use clipsearch::wasm::JsCollection;
+    use js_sys::{Array, Reflect, JSON};
+    let dim = 64usize;
+    let space = JSON::parse(&format!(
+        r#"{{"modelKey":"k","modelName":"m","dim":{dim},"quantization":"f32"}}"#
+    ))
+    .unwrap();
+    let policy = JSON::parse(r#"{"minIndexSize":100}"#).unwrap();
+    let mut c = JsCollection::new(space, policy).unwrap();
+    let mut x = 11u32;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x % 1000) as f32 / 500.0 - 1.0
+    };
+    for i in 0..2000 {
+        let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+        c.upsert(i.to_string(), v, wasm_bindgen::JsValue::UNDEFINED)
+            .unwrap();
+    }
+    c.rebuild();
+    let indexed = Reflect::get(&c.stats().unwrap(), &"indexed".into()).unwrap();
+    assert_eq!(indexed.as_f64(), Some(2000.0));
+    let ids = |hits: wasm_bindgen::JsValue| -> Vec<String> {
+        Array::from(&hits)
+            .iter()
+            .map(|h| Reflect::get(&h, &"id".into()).unwrap().as_string().unwrap())
+            .collect()
+    };
+    let (mut narrow_differs, mut wide_differs) = (0, 0);
+    for _ in 0..20 {
+        let q: Vec<f32> = (0..dim).map(|_| next()).collect();
+        let search = |o: &str| c.search(&q, JSON::parse(o).unwrap()).unwrap();
+        let exact = ids(search(r#"{"k":10,"ef":5}"#));
+        assert_eq!(exact.len(), 10);
+        wide_differs += usize::from(ids(search(r#"{"k":10,"ef":2000}"#)) != exact);
+        narrow_differs += usize::from(ids(search(r#"{"k":10,"ef":10}"#)) != exact);
+    }
+    assert_eq!(wide_differs, 0, "ef 2000 over 2000 items is exact");
+    assert!(
+        narrow_differs > 0,
+        "ef 10 over random 64-d vectors misses some"
+    );
+    let q = vec![0.5f32; dim];
+    let e = c
+        .search(&q, JSON::parse(r#"{"k":10,"ef":0}"#).unwrap())
+        .unwrap_err();
+    let name = Reflect::get(&e, &"name".into()).unwrap().as_string();
+    assert_eq!(name.as_deref(), Some("InvalidArgument"));
+}

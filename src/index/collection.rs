@@ -70,9 +70,9 @@ pub struct IndexPolicy {
     pub max_tombstone_fraction: f32,
     /// HNSW `ef_construction` (candidate list while building).
     pub ef_construction: usize,
-    /// HNSW `ef_search` (candidate list of each segment's search; fixed at build time by
-    /// instant-distance). Searches asking for more than this many results fall back to an exact
-    /// scan.
+    /// HNSW `ef_search`: the default candidate list of each segment's search (stored with the
+    /// graphs it builds; a search may set its own, [`SearchOptions::ef`]). Searches asking for
+    /// more than this many results fall back to an exact scan.
     pub ef_search: usize,
     /// Use instant-distance's neighbour-selection heuristic (better graphs on clustered data,
     /// slower builds).
@@ -151,6 +151,12 @@ pub struct SearchOptions {
     pub min_score: Option<f32>,
     /// Keep only items whose metadata passes this filter.
     pub filter: Option<Filter>,
+    /// Length of each graph segment's candidate list (HNSW `ef`, Qdrant's `hnsw_ef`) for this
+    /// search, in place of the policy's [`IndexPolicy::ef_search`]: larger finds more of the
+    /// true nearest items and takes longer (see `BENCHMARKS.md`). `None` uses the policy's.
+    /// Items not yet in a graph are scanned exactly either way, and a search for more than
+    /// `ef` results scans exactly.
+    pub ef: Option<usize>,
 }
 
 impl Default for SearchOptions {
@@ -159,6 +165,7 @@ impl Default for SearchOptions {
             k: 10,
             min_score: None,
             filter: None,
+            ef: None,
         }
     }
 }
@@ -947,7 +954,7 @@ impl Collection {
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] for a bad query,
-    /// [`Error::InvalidArgument`] for `k` 0 or a NaN `min_score`.
+    /// [`Error::InvalidArgument`] for `k` 0, a NaN `min_score` or an `ef` of 0 or above 100000.
     pub fn search(&self, query: &[f32], opts: &SearchOptions) -> Result<Vec<SearchHit>> {
         check_options(opts)?;
         let q = self.query_vector(query)?;
@@ -1101,7 +1108,8 @@ impl Collection {
             // Per segment: whether its candidate list is complete, and the score it stopped at
             // (items it did not return score at most that).
             let mut frontiers: Vec<(bool, f32)> = Vec::with_capacity(g.segments.len());
-            if opts.k <= g.ef_search {
+            let ef = opts.ef.unwrap_or(g.ef_search);
+            if opts.k <= ef {
                 let query = Vector(Arc::from(q));
                 for seg in &g.segments {
                     let mut n_candidates = 0;
@@ -1112,7 +1120,7 @@ impl Collection {
                     // id.)
                     let mut n_matched = 0;
                     let mut below = f32::NEG_INFINITY;
-                    for item in seg.hnsw.search(&query, scratch) {
+                    for item in seg.hnsw.search_ef(&query, scratch, ef) {
                         n_candidates += 1;
                         let score = 1.0 - item.distance;
                         last_score = score;
@@ -1218,6 +1226,11 @@ fn check_options(o: &SearchOptions) -> Result<()> {
     }
     if o.min_score.is_some_and(f32::is_nan) {
         return Err(Error::InvalidArgument("minScore is NaN".into()));
+    }
+    if o.ef.is_some_and(|ef| ef == 0 || ef > 100_000) {
+        return Err(Error::InvalidArgument(
+            "ef must be between 1 and 100000".into(),
+        ));
     }
     Ok(())
 }

@@ -218,7 +218,7 @@ impl JsCollection {
     }
 
     /// Top-k items most similar to `query` (a normalised embedding): `[{ id, score, metadata }]`
-    /// in descending score. Options: `{ k = 10, minScore, filter }`.
+    /// in descending score. Options: `{ k = 10, minScore, filter, ef }`.
     pub fn search(&self, query: &[f32], options: JsValue) -> Result<JsValue, JsValue> {
         let opts = search_options(options)?;
         to_js(&self.inner.search(query, &opts).map_err(to_js_error)?)

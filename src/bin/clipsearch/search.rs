@@ -95,6 +95,7 @@ pub fn run(a: &Args) -> Result<Vec<Value>> {
             must,
             ..Filter::default()
         }),
+        ..SearchOptions::default()
     };
     let data =
         std::fs::read(&a.table).map_err(|e| Error::Io(format!("{}: {e}", a.table.display())))?;

@@ -161,6 +161,19 @@ where
             .map(move |item| MapItem::from(item, self))
     }
 
+    /// [`HnswMap::search`] with a candidate list of `ef` instead of the one the map was built
+    /// with (`Builder::ef_search`).
+    pub fn search_ef<'a>(
+        &'a self,
+        point: &P,
+        search: &'a mut Search,
+        ef: usize,
+    ) -> impl Iterator<Item = MapItem<'a, P, V>> + ExactSizeIterator + 'a {
+        self.hnsw
+            .search_ef(point, search, ef)
+            .map(move |item| MapItem::from(item, self))
+    }
+
     /// Iterate over the keys and values in this index
     pub fn iter(&self) -> impl Iterator<Item = (PointId, &P)> {
         self.hnsw.iter()
@@ -354,6 +367,17 @@ where
         point: &P,
         search: &'a mut Search,
     ) -> impl Iterator<Item = Item<'b, P>> + ExactSizeIterator + 'a {
+        self.search_ef(point, search, self.ef_search)
+    }
+
+    /// [`Hnsw::search`] with a candidate list of `ef` instead of the one the index was built
+    /// with (`Builder::ef_search`).
+    pub fn search_ef<'a, 'b: 'a>(
+        &'b self,
+        point: &P,
+        search: &'a mut Search,
+        ef: usize,
+    ) -> impl Iterator<Item = Item<'b, P>> + ExactSizeIterator + 'a {
         search.reset();
         let map = move |candidate| Item::new(candidate, self);
         if self.points.is_empty() {
@@ -364,7 +388,7 @@ where
         search.push(PointId(0), point, &self.points);
         for cur in LayerId(self.layers.len()).descend() {
             let (ef, num) = match cur.is_zero() {
-                true => (self.ef_search, M * 2),
+                true => (ef, M * 2),
                 false => (1, M),
             };
 
