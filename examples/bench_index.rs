@@ -17,7 +17,9 @@
 //! `--keep-pruned-from N`, `--max-segment-size N`, `--grow G` (build over `n - G`, upsert `G`,
 //! time `maintain` then a full `rebuild`), `--runs 0` (only the exact scans: plain `f32` and with int8 scan
 //! codes, `IndexPolicy::quantized_scan`),
-//! `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
+//! `--ef-list 16,32,64` (after run 0's queries, the same queries again with each of these as
+//! the search's `SearchOptions::ef`, the graph unchanged: two rounds, the second in reverse
+//! order), `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
 //! `float32 [n + queries, dim]` for `benches/bench_hnswlib.py`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -303,6 +305,35 @@ fn run(args: &[String]) {
              {recall:.4}, {bytes_per_item:.0} bytes/item"
         ));
         if run == 0 {
+            if let Some(list) = get("--ef-list") {
+                let mut efs: Vec<usize> = list
+                    .split(',')
+                    .map(|e| e.trim().parse().expect("--ef-list N,N,.."))
+                    .collect();
+                for round in 0..2 {
+                    for &ef in &efs {
+                        let o = SearchOptions {
+                            ef: Some(ef),
+                            ..opts.clone()
+                        };
+                        let mut lat = Vec::new();
+                        let mut found = 0;
+                        for (q, tr) in queries.iter().zip(&truth) {
+                            let t = now_ms();
+                            let hits = c.search(q, &o).unwrap();
+                            lat.push(now_ms() - t);
+                            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
+                        }
+                        say(&format!(
+                            "ef {ef} (round {round}): query p50 {:.3} ms p99 {:.3} ms, recall@{k} {:.4}",
+                            pct(&mut lat.clone(), 0.5),
+                            pct(&mut lat, 0.99),
+                            found as f64 / (k * nq) as f64
+                        ));
+                    }
+                    efs.reverse();
+                }
+            }
             let t = now_ms();
             let bytes = c.to_bytes().unwrap();
             let save = (now_ms() - t) / 1e3;
