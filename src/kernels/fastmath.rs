@@ -3,10 +3,12 @@
 //! wasm has no `exp` instruction: `f32::exp` compiles to a software `expf` (about 10 ns a call in
 //! V8), which made the vision tower's sigmoid and softmax ~8% of an image's time. [`exp`] is
 //! Cephes' `expf` (range reduction by `ln 2` split in two constants, degree-6 polynomial,
-//! relative error below 2e-7 on the clamped range), written once per lane set: `f32x4` in
-//! wasm32 `simd128` builds, scalar elsewhere. Inputs are clamped to `[-87, 88]`, so the result
-//! is always finite and normal (`exp(-87) ≈ 1.6e-38`), which is all sigmoid and a max-shifted
-//! softmax need. NaN inputs give NaN.
+//! relative error below 2e-7 on `[-87, 88]`), written once per lane set: `f32x4` in wasm32
+//! `simd128` builds, scalar elsewhere. Inputs above 88 are clamped to it and inputs below -87
+//! give 0, so the result is always finite and either 0 or normal (`exp(-87) ≈ 1.6e-38`), never
+//! subnormal: on Intel CPUs every operation that reads or makes a subnormal takes a microcode
+//! assist, and wasm cannot turn on flush-to-zero. That is all sigmoid and a max-shifted softmax
+//! need. NaN inputs give NaN.
 //!
 //! # Example
 //! ```
@@ -35,7 +37,11 @@ const HI: f32 = 88.0;
 /// `e^x` (Cephes `expf`; see the module docs for range and accuracy).
 #[inline]
 pub fn exp(x: f32) -> f32 {
-    let x = x.clamp(LO, HI);
+    if x < LO {
+        return 0.0;
+    }
+    // (Not `min`: NaN stays NaN.)
+    let x = if x > HI { HI } else { x };
     // Round to nearest (even) with the 1.5 * 2^23 trick: no libm call on targets without a
     // rounding instruction (x86-64 baseline); |x * LOG2E| < 128, far inside the trick's range.
     let n = (x * LOG2E + 12_582_912.0) - 12_582_912.0;
@@ -66,6 +72,12 @@ pub fn quick_gelu_in_place(xs: &mut [f32]) {
 
 /// Softmax of one row, in place: `e^(x - max) / sum`. An empty row is left as is; a row of
 /// `-inf` only (a fully masked row) becomes NaN, as in candle and PyTorch.
+///
+/// Probabilities below the smallest normal float (`f32::MIN_POSITIVE`, 1.2e-38) are written as
+/// 0: masked entries (a large negative mask such as `f32::MIN`) would otherwise come out as
+/// `exp(-87) / sum`, a subnormal, and every later multiplication by a subnormal takes a
+/// microcode assist on Intel CPUs (wasm cannot turn on flush-to-zero). On one Xeon that made
+/// a 77-token CLIP query 2.4x slower natively and in Chromium (`benches/RESULTS-model.md`).
 pub fn softmax_in_place(row: &mut [f32]) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0f32;
@@ -91,7 +103,9 @@ pub fn softmax_in_place(row: &mut [f32]) {
         }
     }
     for v in row.iter_mut() {
-        *v /= sum;
+        let p = *v / sum;
+        // `p >= 0`; NaN (a fully masked row) stays NaN.
+        *v = if p < f32::MIN_POSITIVE { 0.0 } else { p };
     }
 }
 
@@ -103,6 +117,14 @@ mod simd {
     /// [`super::exp`] on 4 lanes.
     #[inline(always)]
     pub(super) fn exp4(x: v128) -> v128 {
+        let below = f32x4_lt(x, f32x4_splat(LO));
+        let e = exp4_clamped(x);
+        v128_andnot(e, below)
+    }
+
+    /// [`exp4`] with inputs clamped to `[LO, HI]` (below `LO` gives `exp(LO)`).
+    #[inline(always)]
+    fn exp4_clamped(x: v128) -> v128 {
         let x = f32x4_pmin(f32x4_pmax(x, f32x4_splat(LO)), f32x4_splat(HI));
         let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(LOG2E)));
         let r = f32x4_sub(
@@ -172,7 +194,11 @@ mod tests {
         assert!(worst < 2e-7, "worst relative error {worst}");
         assert_eq!(exp(0.0), 1.0);
         assert!(exp(f32::NAN).is_nan());
-        assert!(exp(-1e9) > 0.0 && exp(1e9).is_finite());
+        assert!(exp(1e9).is_finite());
+        // Never subnormal: 0 below -87.
+        assert_eq!(exp(-1e9), 0.0);
+        assert_eq!(exp(-87.5), 0.0);
+        assert!(exp(-87.0).is_normal());
     }
 
     #[test]
