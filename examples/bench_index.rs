@@ -290,15 +290,7 @@ fn run(args: &[String]) {
         c.rebuild();
         let build = (now_ms() - t) / 1e3;
         bytes_per_item = (LIVE.load(Ordering::Relaxed) - before) as f64 / n as f64;
-        let mut lat = Vec::new();
-        let mut found = 0;
-        for (q, tr) in queries.iter().zip(&truth) {
-            let t = now_ms();
-            let hits = c.search(q, &opts).unwrap();
-            lat.push(now_ms() - t);
-            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
-        }
-        let recall = found as f64 / (k * nq) as f64;
+        let (mut lat, recall) = timed_queries(&c, queries, &truth, &opts);
         let (p50, p99) = (pct(&mut lat, 0.5), pct(&mut lat, 0.99));
         say(&format!(
             "run {run}: build {build:.2} s, query p50 {p50:.3} ms p99 {p99:.3} ms, recall@{k} \
@@ -316,19 +308,11 @@ fn run(args: &[String]) {
                             ef: Some(ef),
                             ..opts.clone()
                         };
-                        let mut lat = Vec::new();
-                        let mut found = 0;
-                        for (q, tr) in queries.iter().zip(&truth) {
-                            let t = now_ms();
-                            let hits = c.search(q, &o).unwrap();
-                            lat.push(now_ms() - t);
-                            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
-                        }
+                        let (mut lat, recall) = timed_queries(&c, queries, &truth, &o);
                         say(&format!(
-                            "ef {ef} (round {round}): query p50 {:.3} ms p99 {:.3} ms, recall@{k} {:.4}",
+                            "ef {ef} (round {round}): query p50 {:.3} ms p99 {:.3} ms, recall@{k} {recall:.4}",
                             pct(&mut lat.clone(), 0.5),
                             pct(&mut lat, 0.99),
-                            found as f64 / (k * nq) as f64
                         ));
                     }
                     efs.reverse();
@@ -367,6 +351,24 @@ fn run(args: &[String]) {
     ));
 }
 
+/// Runs every query with `opts`, timing each: (latencies in ms, recall@k against `truth`).
+fn timed_queries(
+    c: &Collection,
+    queries: &[Vec<f32>],
+    truth: &[Vec<String>],
+    opts: &SearchOptions,
+) -> (Vec<f64>, f64) {
+    let mut lat = Vec::new();
+    let mut found = 0;
+    for (q, tr) in queries.iter().zip(truth) {
+        let t = now_ms();
+        let hits = c.search(q, opts).unwrap();
+        lat.push(now_ms() - t);
+        found += hits.iter().filter(|h| tr.contains(&h.id)).count();
+    }
+    (lat, found as f64 / (opts.k * queries.len()) as f64)
+}
+
 /// `--grow G`: a graph over the first `n - G` items, then the last `G` upserted and indexed by
 /// `maintain` (a new segment when the policy allows), then a full `rebuild` of all `n` for
 /// comparison; times both and measures queries after each.
@@ -398,16 +400,7 @@ fn grow(
     let first = (now_ms() - t) / 1e3;
     add(&mut c, n - g..n);
     let measure = |c: &Collection| {
-        let opts = SearchOptions::top(k);
-        let mut lat = Vec::new();
-        let mut found = 0;
-        for (q, tr) in queries.iter().zip(truth) {
-            let t = now_ms();
-            let hits = c.search(q, &opts).unwrap();
-            lat.push(now_ms() - t);
-            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
-        }
-        let recall = found as f64 / (k * queries.len()) as f64;
+        let (mut lat, recall) = timed_queries(c, queries, truth, &SearchOptions::top(k));
         (pct(&mut lat.clone(), 0.5), pct(&mut lat, 0.99), recall)
     };
     let needs = c.needs_rebuild();
