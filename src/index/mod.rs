@@ -18,6 +18,7 @@
 //!     k: 5,
 //!     min_score: Some(0.5),
 //!     filter: Some(Filter::from_json(r#"{"must": [{"key": "year", "range": {"gte": 2000}}]}"#).unwrap()),
+//!     ..SearchOptions::default()
 //! };
 //! let hits = c.search(&[1.0, 0.0, 0.0], &opts).unwrap();
 //! assert_eq!(hits.len(), 1);
