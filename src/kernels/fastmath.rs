@@ -77,7 +77,7 @@ pub fn quick_gelu_in_place(xs: &mut [f32]) {
 /// 0: masked entries (a large negative mask such as `f32::MIN`) would otherwise come out as
 /// `exp(-87) / sum`, a subnormal, and every later multiplication by a subnormal takes a
 /// microcode assist on Intel CPUs (wasm cannot turn on flush-to-zero). On one Xeon that made
-/// a 77-token CLIP query 2.4x slower natively and in Chromium (`benches/RESULTS-model.md`).
+/// a 77-token CLIP query 2.4-2.7x slower natively and in Chromium (`benches/RESULTS-model.md`).
 pub fn softmax_in_place(row: &mut [f32]) {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let mut sum = 0f32;
@@ -93,12 +93,8 @@ pub fn softmax_in_place(row: &mut [f32]) {
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         let rest = &mut *row;
         for v in rest {
-            // A masked entry (-inf) gives exactly 0, as `f32::exp` does.
-            *v = if *v == f32::NEG_INFINITY {
-                0.0
-            } else {
-                exp(*v - max)
-            };
+            // A masked entry (-inf, or f32::MIN) gives exactly 0: `exp` is 0 below -87.
+            *v = exp(*v - max);
             sum += *v;
         }
     }
@@ -118,13 +114,6 @@ mod simd {
     #[inline(always)]
     pub(super) fn exp4(x: v128) -> v128 {
         let below = f32x4_lt(x, f32x4_splat(LO));
-        let e = exp4_clamped(x);
-        v128_andnot(e, below)
-    }
-
-    /// [`exp4`] with inputs clamped to `[LO, HI]` (below `LO` gives `exp(LO)`).
-    #[inline(always)]
-    fn exp4_clamped(x: v128) -> v128 {
         let x = f32x4_pmin(f32x4_pmax(x, f32x4_splat(LO)), f32x4_splat(HI));
         let n = f32x4_nearest(f32x4_mul(x, f32x4_splat(LOG2E)));
         let r = f32x4_sub(
@@ -140,7 +129,8 @@ mod simd {
             f32x4_splat(1.0),
         );
         let e = i32x4_shl(i32x4_add(i32x4_trunc_sat_f32x4(n), i32x4_splat(127)), 23);
-        f32x4_mul(y, e)
+        // Below `LO`: 0, never the clamped `exp(LO)` (see the module docs).
+        v128_andnot(f32x4_mul(y, e), below)
     }
 
     #[inline(always)]
@@ -165,12 +155,12 @@ mod simd {
         store(c, f32x4_div(x, f32x4_add(f32x4_splat(1.0), e)));
     }
 
-    /// `e^(x - max)` on 4 values in place (`-inf` gives 0); returns their sum.
+    /// `e^(x - max)` on 4 values in place (`-inf` gives 0, as [`exp4`] does below -87);
+    /// returns their sum.
     #[inline(always)]
     pub(super) fn exp_shifted4(c: &mut [f32], max: f32) -> f32 {
         let x = load(c);
-        let masked = f32x4_eq(x, f32x4_splat(f32::NEG_INFINITY));
-        let e = v128_andnot(exp4(f32x4_sub(x, f32x4_splat(max))), masked);
+        let e = exp4(f32x4_sub(x, f32x4_splat(max)));
         store(c, e);
         (f32x4_extract_lane::<0>(e) + f32x4_extract_lane::<1>(e))
             + (f32x4_extract_lane::<2>(e) + f32x4_extract_lane::<3>(e))

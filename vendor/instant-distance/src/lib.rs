@@ -161,19 +161,6 @@ where
             .map(move |item| MapItem::from(item, self))
     }
 
-    /// [`HnswMap::search`] with a candidate list of `ef` instead of the one the map was built
-    /// with (`Builder::ef_search`).
-    pub fn search_ef<'a>(
-        &'a self,
-        point: &P,
-        search: &'a mut Search,
-        ef: usize,
-    ) -> impl Iterator<Item = MapItem<'a, P, V>> + ExactSizeIterator + 'a {
-        self.hnsw
-            .search_ef(point, search, ef)
-            .map(move |item| MapItem::from(item, self))
-    }
-
     /// Iterate over the keys and values in this index
     pub fn iter(&self) -> impl Iterator<Item = (PointId, &P)> {
         self.hnsw.iter()
