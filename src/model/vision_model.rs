@@ -5,7 +5,8 @@
 //! transformers `src/transformers/models/clip/modeling_clip.py` (v5.23.0). As
 //! `quantized_blip.rs` does for what `quantized_nn` lacks, the patch convolution is dequantized:
 //! a stride-`p` `p×p` convolution without bias is exactly a linear layer over flattened
-//! `3×p×p` patches, so it runs as one matmul through [`Linear`].
+//! `3×p×p` patches, so it runs as one matmul, multiplied as the tower's linear maps are
+//! ([`MatMul::float_like`]: int8 in the wasm SIMD builds of quantized files).
 
 use candle_core::{Device, Tensor};
 use candle_nn::Module;
@@ -51,18 +52,19 @@ impl VisionTower {
             act: v.hidden_act,
             eps: v.layer_norm_eps,
         };
+        let visual_projection = root
+            .pp("visual_projection")
+            .linear(h, c.projection_dim, false)?;
         Ok(Self {
             class_embedding: e.get(&[h], "class_embedding")?,
-            patch_embedding: MatMul::Float(conv),
+            patch_embedding: MatMul::float_like(conv, &visual_projection.weight)?,
             position_embedding: e
                 .pp("position_embedding")
                 .get(&[v.num_positions(), h], "weight")?,
             pre_layrnorm: vb.pp("pre_layrnorm").layer_norm(h, v.layer_norm_eps)?,
             encoder: Encoder::new(vb.pp("encoder"), &dims)?,
             post_layernorm: vb.pp("post_layernorm").layer_norm(h, v.layer_norm_eps)?,
-            visual_projection: root
-                .pp("visual_projection")
-                .linear(h, c.projection_dim, false)?,
+            visual_projection,
             hidden: h,
             channels: v.num_channels,
             image_size: v.image_size,

@@ -283,6 +283,24 @@ impl MatMul {
         })
     }
 
+    /// An f32 matrix `w [out, in]` multiplied the way `like` is: packed int8 (quantized here to
+    /// q8_0, per block of 32 as GGML does) when `like` is [`MatMul::Packed`], f32 otherwise.
+    ///
+    /// For matrices a file keeps in float although the model's linear maps are quantized (the
+    /// vision tower's patch convolution, rank 4 in the file): in wasm32 SIMD builds candle's f32
+    /// gemm takes ~10 ms per ViT-B/32 image for its 49×3072·3072×768, our int8 GEMM a quarter of
+    /// that (`benches/RESULTS-model.md`). Natively (candle's AVX gemm) and in float files it
+    /// stays f32.
+    pub(crate) fn float_like(w: Tensor, like: &MatMul) -> Result<Self> {
+        Ok(match like {
+            MatMul::Packed(..) => {
+                let linear = crate::kernels::Q8Linear::from_tensors(&w, None)?;
+                MatMul::Packed(Arc::new(linear.weight().clone()), GgmlDType::Q8_0)
+            }
+            _ => MatMul::Float(w),
+        })
+    }
+
     /// `x [rows, in] -> x · Wᵀ + bias [rows, out]`. Packed weights add the bias inside the
     /// kernel as each output is written ([`crate::kernels::forward_packed`], bit for bit the
     /// sum a separate broadcast add makes); the others add it after.
