@@ -137,9 +137,24 @@ fn a_search_option_ef_reaches_the_graph_search() {
         "ef 10 over random 64-d vectors misses some"
     );
     let q = vec![0.5f32; dim];
-    let e = c
-        .search(&q, JSON::parse(r#"{"k":10,"ef":0}"#).unwrap())
-        .unwrap_err();
-    let name = Reflect::get(&e, &"name".into()).unwrap().as_string();
-    assert_eq!(name.as_deref(), Some("InvalidArgument"));
+    // What JS can pass that is not a candidate-list length: refused with a typed error, never
+    // rounded or wrapped.
+    for bad in [
+        r#"{"k":10,"ef":0}"#,
+        r#"{"k":10,"ef":1.5}"#,
+        r#"{"k":10,"ef":-64}"#,
+        r#"{"k":10,"ef":"64"}"#,
+        r#"{"k":10,"ef":true}"#,
+        r#"{"k":10,"ef":100001}"#,
+    ] {
+        let e = c.search(&q, JSON::parse(bad).unwrap()).unwrap_err();
+        let name = Reflect::get(&e, &"name".into()).unwrap().as_string();
+        assert_eq!(name.as_deref(), Some("InvalidArgument"), "{bad}");
+    }
+    // `null` (or no `ef`) is the policy's own.
+    let search = |o: &str| c.search(&q, JSON::parse(o).unwrap()).unwrap();
+    assert_eq!(
+        ids(search(r#"{"k":10,"ef":null}"#)),
+        ids(search(r#"{"k":10}"#))
+    );
 }
