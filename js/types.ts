@@ -37,7 +37,8 @@ export interface SearchOptions {
   /**
    * HNSW candidate list of each graph segment for this search (Qdrant's `hnsw_ef`), in place of
    * the collection's `efSearch`: larger finds more of the true nearest items and takes longer.
-   * 1 to 100000; a search for more than `ef` results scans exactly.
+   * A whole number from 1 to 100000 (anything else throws `InvalidArgument`); a search for more
+   * than `ef` results scans exactly.
    */
   ef?: number;
 }
