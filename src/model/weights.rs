@@ -254,7 +254,8 @@ pub(crate) enum MatMul {
     /// GGML-quantized weights `[out, in]`.
     Quantized(Arc<QTensor>),
     /// Int8 weights packed for [`crate::kernels::PackedQ8`] (wasm32 SIMD builds), with the
-    /// GGML type the file stored.
+    /// GGML type the file stored (q8_0 for a float matrix quantized at load by
+    /// [`MatMul::float_like`]).
     #[cfg_attr(
         not(all(target_arch = "wasm32", target_feature = "simd128")),
         allow(dead_code)
