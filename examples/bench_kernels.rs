@@ -58,7 +58,11 @@ fn run() {
     ));
     say("shape                 M    k     n  | ours ms  GMAC/s | candle q8_0 ms GMAC/s | candle f32 ms GMAC/s");
     // (name, m, k, n, times per image)
-    let shapes: [(&str, usize, usize, usize, usize); 6] = [
+    let shapes: [(&str, usize, usize, usize, usize); 8] = [
+        // n = 4 (one weight tile): what a call costs besides the GEMM (input check, activation
+        // quantization and packing).
+        ("act pack 768 (n=4)", 50, 768, 4, 0),
+        ("act pack 3072 (n=4)", 50, 3072, 4, 0),
         ("qkv fused 768x2304", 50, 768, 2304, 12),
         ("q|k|v 768x768", 50, 768, 768, 0),
         ("out 768x768", 50, 768, 768, 12),

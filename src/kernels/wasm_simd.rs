@@ -224,6 +224,42 @@ fn tile_2x4_halves(
     }
 }
 
+/// Quantizes a full block of 32 activations exactly as [`super::quantize_block_act`] does
+/// (`d = amax / qmax`, `q = round_ties_even(x / d)` clamped to `±qmax`), on `f32x4` lanes, and
+/// adds `offset` to every value; `None` if a value is NaN or infinite (`f32x4.max` propagates
+/// NaN, and the absolute maximum is then not finite).
+#[inline]
+pub(super) fn quantize_block(x: &[f32; 32], qmax: f32, offset: i8) -> Option<(f32, [i8; 32])> {
+    let v: [v128; 8] = core::array::from_fn(|i| load_f32(x, i * 4));
+    let mut m = f32x4_abs(v[0]);
+    for vi in &v[1..] {
+        m = f32x4_max(m, f32x4_abs(*vi));
+    }
+    let m = f32x4_max(m, i32x4_shuffle::<2, 3, 0, 1>(m, m));
+    let m = f32x4_max(m, i32x4_shuffle::<1, 0, 3, 2>(m, m));
+    let amax = f32x4_extract_lane::<0>(m);
+    if !amax.is_finite() {
+        return None;
+    }
+    let d = amax / qmax;
+    let id = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+    let (lo, hi) = (f32x4_splat(-qmax), f32x4_splat(qmax));
+    let q: [v128; 8] = core::array::from_fn(|i| {
+        let r = f32x4_nearest(f32x4_mul(v[i], id));
+        i32x4_trunc_sat_f32x4(f32x4_min(f32x4_max(r, lo), hi))
+    });
+    let add = i8x16_splat(offset);
+    let mut out = [0i8; 32];
+    for (h, chunk) in out.chunks_exact_mut(16).enumerate() {
+        let a = i16x8_narrow_i32x4(q[4 * h], q[4 * h + 1]);
+        let b = i16x8_narrow_i32x4(q[4 * h + 2], q[4 * h + 3]);
+        let bytes = i8x16_add(i8x16_narrow_i16x8(a, b), add);
+        // SAFETY: `chunk` is 16 bytes; v128 stores may be unaligned.
+        unsafe { v128_store(chunk.as_mut_ptr() as *mut v128, bytes) };
+    }
+    Some((d, out))
+}
+
 /// Sign-extends the 8 bytes at `off` to `i16x8` (`v128.load8x8_s`: one `pmovsxbw` on x64).
 #[cfg(not(any(target_feature = "relaxed-simd", feature = "relaxed-simd")))]
 #[inline(always)]

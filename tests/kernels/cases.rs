@@ -248,6 +248,20 @@ pub fn bad_input_gets_typed_errors() {
         Err(Error::DimensionMismatch { .. })
     ));
     assert_eq!(p.matmul(&[], 0, &mut []), Ok(()));
+    // Full blocks (quantized on f32x4 lanes in the wasm builds): NaN or ±inf anywhere, beside
+    // larger and smaller values, in any row.
+    let p = PackedQ8::from_f32(&[0.5; 3 * 64], 3, 64).expect("valid");
+    let mut out = [0f32; 2 * 3];
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for at in [0, 1, 6, 31, 33, 64 + 17, 127] {
+            let mut x: Vec<f32> = (0..2 * 64).map(|i| i as f32 - 60.0).collect();
+            x[at] = bad;
+            assert!(
+                matches!(p.matmul(&x, 2, &mut out), Err(Error::InvalidVector(_))),
+                "{bad} at {at}"
+            );
+        }
+    }
 }
 
 /// `fastmath`'s quick-GELU and softmax (vectorised in wasm32 simd128 builds, with scalar tails)
