@@ -456,7 +456,7 @@ impl PackedQ8 {
     /// layout, 2 in the others, see [`packed_offset`]), and full blocks are quantized with
     /// `f32x4` lanes in the wasm SIMD builds (bit for bit [`quantize_block_act`]): the scalar
     /// loop with one offset computation per value took ~6 ns per value in Chromium, ~20 % of a
-    /// ViT-B/32 image (`benches/RESULTS-kernels.md`).
+    /// ViT-B/32 image (`benches/RESULTS-model.md`).
     pub(crate) fn pack_activations(&self, x: &[f32], m: usize) -> Option<PackedAct> {
         /// Adjacent bytes of one block in the packed layout.
         const RUN: usize = if RELAXED { 4 } else { 2 };
@@ -465,17 +465,18 @@ impl PackedQ8 {
             ActQuant::I8 => 0i8,
             ActQuant::U7 => 64,
         };
-        let stored_offset = fill;
         let mut qs = vec![fill; mtiles * self.groups * TILE_GROUP_BYTES];
         let mut scales = vec![0f32; mtiles * self.groups * MR * GROUP_BLOCKS];
         for (row, xr) in x.chunks_exact(self.k).take(m).enumerate() {
             let (tile, r) = (row / MR, row % MR);
             for (b, blk) in xr.chunks(BLOCK).enumerate() {
-                let (d, q) = quantize_block_stored(blk, stored_offset)?;
+                // Stored values carry the same offset as the fill (64 for U7).
+                let (d, q) = quantize_block_stored(blk, fill)?;
                 let (g, bj) = (b / GROUP_BLOCKS, b % GROUP_BLOCKS);
                 let base = (tile * self.groups + g) * TILE_GROUP_BYTES;
                 for (i, run) in q.chunks_exact(RUN).enumerate() {
                     let at = base + packed_offset(r, bj * BLOCK + i * RUN);
+                    // Always in range: `qs` holds every block of every row.
                     qs.get_mut(at..at + RUN)?.copy_from_slice(run);
                 }
                 scales[((tile * self.groups + g) * MR + r) * GROUP_BLOCKS + bj] = d;
