@@ -131,10 +131,12 @@ fn four_bit_ggufs_run_on_the_packed_kernel_and_match_transformers_within_0_95() 
 
 #[wasm_bindgen_test]
 fn bad_model_bytes_give_typed_errors_in_the_browser() {
-    let e = Clip::from_gguf(&GGUF[..1000])
-        .err()
-        .expect("truncated file is refused");
+    let Err(e) = Clip::from_gguf(&GGUF[..1000]) else {
+        panic!("truncated file is refused");
+    };
     assert_eq!(e.code(), "InvalidModel");
-    let e = Clip::from_gguf(b"").err().expect("empty file is refused");
+    let Err(e) = Clip::from_gguf(b"") else {
+        panic!("empty file is refused");
+    };
     assert_eq!(e.code(), "InvalidModel");
 }
