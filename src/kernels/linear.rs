@@ -82,6 +82,11 @@ impl Q8Linear {
         &self.weight
     }
 
+    /// The packed weights, taken out of the layer without a copy.
+    pub fn into_weight(self) -> PackedQ8 {
+        self.weight
+    }
+
     /// Applies the layer to `x: [.., k]` (any leading dims, any float dtype), returning
     /// `[.., n]` in f32 on the CPU.
     ///

@@ -253,13 +253,10 @@ fn quantize_block_stored(x: &[f32], offset: i8) -> Option<(f32, [i8; BLOCK])> {
     if !x.iter().all(|v| v.is_finite()) {
         return None;
     }
+    // Values beyond a partial block are 0, so they become the layout's fill.
     let (d, mut q) = quantize_block_act(x, ACT_QUANT);
-    for v in q.iter_mut().take(x.len()) {
+    for v in &mut q {
         *v += offset;
-    }
-    // Values beyond a partial block stay 0 + offset, as the layout's fill.
-    for v in q.iter_mut().skip(x.len()) {
-        *v = offset;
     }
     Some((d, q))
 }

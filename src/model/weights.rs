@@ -272,7 +272,7 @@ impl MatMul {
                 if !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16) =>
             {
                 let linear = crate::kernels::Q8Linear::from_qtensor(q, None)?;
-                MatMul::Packed(Arc::new(linear.weight().clone()), q.dtype())
+                MatMul::Packed(Arc::new(linear.into_weight()), q.dtype())
             }
             Stored::Quant(q)
                 if !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
@@ -296,7 +296,7 @@ impl MatMul {
         Ok(match like {
             MatMul::Packed(..) => {
                 let linear = crate::kernels::Q8Linear::from_tensors(&w, None)?;
-                MatMul::Packed(Arc::new(linear.weight().clone()), GgmlDType::Q8_0)
+                MatMul::Packed(Arc::new(linear.into_weight()), GgmlDType::Q8_0)
             }
             _ => MatMul::Float(w),
         })
