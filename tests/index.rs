@@ -2,7 +2,7 @@
 
 use clipsearch::index::{
     build_segment, dot, normalized, simd, Collection, Example, Filter, IndexPlan, IndexPolicy,
-    Planned, Recommend, SearchHit, SearchOptions, Upserted,
+    Planned, Recommend, SearchHit, SearchOptions, Upserted, VectorType,
 };
 use clipsearch::{Error, Item, Metadata, SpaceInfo};
 use rand::rngs::SmallRng;
@@ -107,7 +107,7 @@ fn brute_force(
         .iter()
         .filter(|it| !exclude.contains(&it.id))
         .filter(|it| opts.filter.as_ref().is_none_or(|f| f.matches(it.metadata)))
-        .map(|it| (it.id.to_string(), dot(&q, it.embedding)))
+        .map(|it| (it.id.to_string(), dot(&q, &it.embedding)))
         .filter(|(_, s)| opts.min_score.is_none_or(|m| *s >= m))
         .collect();
     all.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -153,6 +153,12 @@ fn dot4_gives_each_dot_product_to_the_bit() {
     println!("seed {seed}");
     let mut rng = SmallRng::seed_from_u64(seed);
     cases::dot4_matches_dot_to_the_bit(|| rng.gen_range(-1.0..1.0));
+}
+
+#[test]
+fn f16_kernels_widen_exactly_and_match_dot() {
+    let mut rng = SmallRng::seed_from_u64(12);
+    cases::f16_kernels_widen_exactly_and_match_dot(|| rng.gen_range(-1.0..1.0));
 }
 
 /// An HNSW point whose distance is `1 - dot`, computed one at a time (instant-distance's
@@ -239,7 +245,7 @@ fn vectors_are_stored_normalised_and_scores_are_cosines() {
         metadata: Metadata::new(),
     })
     .unwrap();
-    assert_eq!(c.get("a").unwrap().embedding, &[0.6, 0.8]);
+    assert_eq!(&c.get("a").unwrap().embedding[..], &[0.6, 0.8]);
     let hits = c.search(&[30.0, 40.0], &SearchOptions::top(1)).unwrap();
     assert!((hits[0].score - 1.0).abs() < 1e-6);
 }
@@ -1184,15 +1190,25 @@ fn collections_saved_by_earlier_releases_still_load() {
 
 #[test]
 fn quantized_scan_returns_exactly_the_plain_scan_results() {
+    quantized_scan_matches_plain(VectorType::F32);
+}
+
+#[test]
+fn quantized_scan_returns_exactly_the_plain_scan_results_over_f16_vectors() {
+    quantized_scan_matches_plain(VectorType::F16);
+}
+
+fn quantized_scan_matches_plain(vector_type: VectorType) {
     // Same items, same operations, with and without int8 scan codes: every search must agree
     // to the bit (ids, order, scores), through upserts, removals, compaction, a graph with a
     // tail, filters, thresholds, exclusions, recommendations and a save/load round trip.
     let seed = 21;
-    println!("seed {seed}");
+    println!("seed {seed}, {vector_type:?}");
     let dim = 48;
     let items = clustered(seed, 3000, dim, 12);
     let plain = IndexPolicy {
         min_index_size: usize::MAX,
+        vector_type,
         ..IndexPolicy::default()
     };
     let coded = IndexPolicy {
@@ -1301,6 +1317,7 @@ fn quantized_scan_returns_exactly_the_plain_scan_results() {
     check(&a, &b, &mut rng, "graph and tail");
     let back = Collection::from_bytes(&b.to_bytes().unwrap()).unwrap();
     assert!(back.policy().quantized_scan);
+    assert_eq!(back.policy().vector_type, vector_type);
     check(&a, &back, &mut rng, "saved and loaded");
     // Turning the codes off and on again changes nothing either.
     let mut p = b.policy().clone();
@@ -1373,4 +1390,118 @@ fn maintain_indexes_a_grown_tail_as_new_segments_until_a_rebuild_is_due() {
     assert!(c.maintain());
     let s = c.stats();
     assert_eq!((s.tombstones, s.tail, s.segments), (0, 0, 3));
+}
+
+#[test]
+fn f16_collections_store_rounded_vectors_and_score_them_exactly() {
+    let seed = 23;
+    println!("seed {seed}");
+    let dim = 64;
+    let items = clustered(seed, 2500, dim, 10);
+    let f16 = |p: IndexPolicy| IndexPolicy {
+        vector_type: VectorType::F16,
+        ..p
+    };
+    let exact = IndexPolicy {
+        min_index_size: usize::MAX,
+        ..IndexPolicy::default()
+    };
+    let a = collection(&items, dim, exact.clone(), false);
+    let h = collection(&items, dim, f16(exact.clone()), false);
+    // Stored values: the normalised embedding rounded to the nearest f16, read back widened.
+    for it in items.iter().step_by(37) {
+        let want: Vec<f32> = normalized(&it.embedding)
+            .unwrap()
+            .iter()
+            .map(|&x| simd::f16_to_f32(simd::f32_to_f16(x)))
+            .collect();
+        let got = h.get(&it.id).unwrap().embedding.to_vec();
+        assert_eq!(got, want, "{}", it.id);
+        assert_ne!(got, a.get(&it.id).unwrap().embedding.to_vec());
+    }
+    // Exact scans: the exact answer over the stored values, scores to the bit; and the f32
+    // collection's answer up to rounding (ranks may swap between scores closer than that).
+    let mut overlap = 0;
+    for q in items.iter().step_by(53) {
+        let opts = SearchOptions::top(10);
+        let got = h.search(&q.embedding, &opts).unwrap();
+        assert_eq!(pairs(&got), brute_force(&h, &q.embedding, &opts, &[]));
+        let want = a.search(&q.embedding, &opts).unwrap();
+        for (x, y) in got.iter().zip(&want) {
+            assert!((x.score - y.score).abs() < 2e-3, "{} {}", x.score, y.score);
+        }
+        overlap += got
+            .iter()
+            .filter(|x| want.iter().any(|y| y.id == x.id))
+            .count();
+    }
+    let n = items.iter().step_by(53).count() * 10;
+    println!("top-10 overlap with f32: {overlap}/{n}");
+    assert!(overlap * 100 >= n * 97, "{overlap}/{n}");
+
+    // Graphs built here and through a plan (segments built on f32, as a worker builds them)
+    // hold the stored values: searches return real matches with their exact scores.
+    let graph = f16(small_graph_policy());
+    let mut built = collection(&items, dim, graph.clone(), true);
+    let mut planned = collection(&items, dim, graph, false);
+    let mut plan = planned.plan_index().expect("a graph is due");
+    for seg in plan.jobs() {
+        for v in seg.vectors() {
+            assert!(v
+                .iter()
+                .all(|&x| simd::f16_to_f32(simd::f32_to_f16(x)) == x));
+        }
+    }
+    let jobs: Vec<Vec<u8>> = plan
+        .take_jobs()
+        .iter()
+        .map(|j| build_segment(j).unwrap())
+        .collect();
+    assert!(planned.apply_index(plan, &jobs).unwrap());
+    for c in [&mut built, &mut planned] {
+        assert_eq!(c.stats().indexed, items.len());
+        for q in items.iter().step_by(101) {
+            let got = c.search(&q.embedding, &SearchOptions::top(10)).unwrap();
+            let all = brute_force(c, &q.embedding, &SearchOptions::top(usize::MAX), &[]);
+            assert_eq!(got.len(), 10);
+            assert_eq!(got[0].id, all[0].0);
+            for x in &got {
+                let score = all.iter().find(|(id, _)| *id == x.id).unwrap().1;
+                assert_eq!(x.score.to_bits(), score.to_bits());
+            }
+        }
+        let back = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+        assert_eq!(back.policy().vector_type, VectorType::F16);
+        assert!(back.iter().eq(c.iter()));
+        for q in items.iter().step_by(101) {
+            let opts = SearchOptions::top(10);
+            assert_eq!(
+                pairs(&back.search(&q.embedding, &opts).unwrap()),
+                pairs(&c.search(&q.embedding, &opts).unwrap())
+            );
+        }
+    }
+
+    // Changing the policy converts: f32 -> f16 gives the f16 collection's values and answers;
+    // back to f32 keeps them (widening is exact).
+    let mut c = collection(&items, dim, small_graph_policy(), true);
+    c.upsert(items[3].clone()).unwrap(); // a tail item and a tombstone too
+    c.set_policy(f16(small_graph_policy())).unwrap();
+    let widened =
+        |c: &Collection| -> Vec<Vec<f32>> { c.iter().map(|i| i.embedding.to_vec()).collect() };
+    let h_values: std::collections::HashMap<String, Vec<f32>> = h
+        .iter()
+        .map(|i| (i.id.to_string(), i.embedding.to_vec()))
+        .collect();
+    for it in c.iter() {
+        assert_eq!(it.embedding.to_vec(), h_values[it.id], "{}", it.id);
+    }
+    let before = widened(&c);
+    c.set_policy(small_graph_policy()).unwrap();
+    assert_eq!(widened(&c), before);
+    for q in items.iter().step_by(101) {
+        let opts = SearchOptions::top(10);
+        let got = c.search(&q.embedding, &opts).unwrap();
+        assert_eq!(got[0].id, brute_force(&c, &q.embedding, &opts, &[])[0].0);
+    }
 }

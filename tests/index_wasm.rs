@@ -5,7 +5,10 @@
 //! the fuller native versions of these checks.
 #![cfg(target_arch = "wasm32")]
 
-use clipsearch::index::{build_segment, Collection, Filter, IndexPolicy, SearchHit, SearchOptions};
+use clipsearch::index::{
+    build_segment, dot, normalized, Collection, Filter, IndexPolicy, SearchHit, SearchOptions,
+    VectorType,
+};
 use clipsearch::{Item, Metadata, SpaceInfo};
 use serde_json::json;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
@@ -67,6 +70,12 @@ fn dot4_gives_each_dot_product_to_the_bit() {
     cases::dot4_matches_dot_to_the_bit(|| r.next());
 }
 
+#[wasm_bindgen_test]
+fn f16_kernels_widen_exactly_and_match_dot() {
+    let mut r = Lcg(13);
+    cases::f16_kernels_widen_exactly_and_match_dot(|| r.next());
+}
+
 /// In a relaxed-SIMD build (`--features relaxed-simd`, run by `make test-wasm`) this also checks
 /// the relaxed integer kernel; 100 dimensions leave a tail after its 32-code steps.
 ///
@@ -78,13 +87,15 @@ fn quantized_scan_returns_exactly_the_plain_scan_results() {
     for form in [None, Some(DotForm::Fused), Some(DotForm::Split)] {
         set_relaxed_dot_form(form);
         for dim in [64, 100] {
-            quantized_scan_matches_plain(dim);
+            for vector_type in [VectorType::F32, VectorType::F16] {
+                quantized_scan_matches_plain(dim, vector_type);
+            }
         }
     }
     set_relaxed_dot_form(None);
 }
 
-fn quantized_scan_matches_plain(dim: usize) {
+fn quantized_scan_matches_plain(dim: usize, vector_type: VectorType) {
     let seed = 7;
     let all = items(seed, 2500, dim);
     let space = space(dim);
@@ -95,6 +106,7 @@ fn quantized_scan_matches_plain(dim: usize) {
                 min_index_size: 500,
                 min_tail: 100,
                 quantized_scan,
+                vector_type,
                 ..IndexPolicy::default()
             },
         )
@@ -126,7 +138,25 @@ fn quantized_scan_matches_plain(dim: usize) {
             plain.search(&q.embedding, &opts).unwrap(),
             coded.search(&q.embedding, &opts).unwrap(),
         );
-        assert_eq!(bits(&a), bits(&b), "dim {dim} query {i}");
+        assert_eq!(bits(&a), bits(&b), "dim {dim} {vector_type:?} query {i}");
+    }
+    // Every live item, scored with `dot` on its stored (for f16: widened) values, best first.
+    let q = normalized(&all[9].embedding).unwrap();
+    let mut want: Vec<(String, u32)> = plain
+        .iter()
+        .map(|it| (it.id.to_string(), dot(&q, &it.embedding)))
+        .map(|(id, s)| (id, s.to_bits()))
+        .collect();
+    want.sort_by(|x, y| {
+        f32::from_bits(y.1)
+            .total_cmp(&f32::from_bits(x.1))
+            .then_with(|| x.0.cmp(&y.0))
+    });
+    for c in [&plain, &coded] {
+        let got = c
+            .search(&all[9].embedding, &SearchOptions::top(3000))
+            .unwrap();
+        assert_eq!(bits(&got), want, "dim {dim} {vector_type:?}");
     }
     let back = Collection::from_bytes(&coded.to_bytes().unwrap()).unwrap();
     let q = &all[5].embedding;

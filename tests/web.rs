@@ -24,14 +24,29 @@ fn locators_never_carry_the_presigned_query_string_in_wasm() {
     assert!(!String::from(err.message()).contains("deadbeef"));
 }
 
+/// Builds every job of a `Collection.planIndex` plan here, as the package's workers do: the
+/// segments' bytes, in order, for `applyIndex`.
+fn build_jobs(plan: &wasm_bindgen::JsValue, dim: usize) -> js_sys::Array {
+    use clipsearch::wasm::build_index_segment;
+    use js_sys::{Array, Float32Array, Reflect, Uint8Array};
+    let built = Array::new();
+    for job in Array::from(&Reflect::get(plan, &"jobs".into()).unwrap()).iter() {
+        let v: Float32Array = Reflect::get(&job, &"vectors".into()).unwrap().into();
+        let params = Reflect::get(&job, &"params".into()).unwrap();
+        let bytes = build_index_segment(v.to_vec(), dim, params).unwrap();
+        built.push(&Uint8Array::from(&bytes[..]));
+    }
+    built
+}
+
 /// `Collection.planIndex` writes each segment's vectors from the collection straight into a JS
 /// `Float32Array` (a small buffer at a time): wasm memory, which never shrinks, does not grow
 /// by the plan's size, and the segments built from those arrays are accepted by `applyIndex`
 /// (which checks every vector to the bit).
 #[wasm_bindgen_test]
 fn a_plan_for_workers_does_not_copy_its_vectors_into_wasm_memory() {
-    use clipsearch::wasm::{build_index_segment, JsCollection};
-    use js_sys::{Array, Float32Array, Reflect, Uint8Array, JSON};
+    use clipsearch::wasm::JsCollection;
+    use js_sys::{Array, Float32Array, Reflect, JSON};
     use wasm_bindgen::JsCast;
     let (dim, n, seg) = (512usize, 3000usize, 1000usize);
     let space = JSON::parse(&format!(
@@ -70,16 +85,12 @@ fn a_plan_for_workers_does_not_copy_its_vectors_into_wasm_memory() {
     );
     let jobs: Array = Reflect::get(&plan, &"jobs".into()).unwrap().into();
     assert_eq!(jobs.length() as usize, n / seg);
-    let built = Array::new();
     for job in jobs.iter() {
         let v: Float32Array = Reflect::get(&job, &"vectors".into()).unwrap().into();
         assert_eq!(v.length() as usize, seg * dim);
-        let params = Reflect::get(&job, &"params".into()).unwrap();
-        let bytes = build_index_segment(v.to_vec(), dim, params).unwrap();
-        built.push(&Uint8Array::from(&bytes[..]));
     }
     assert!(
-        c.apply_index(built).unwrap(),
+        c.apply_index(build_jobs(&plan, dim)).unwrap(),
         "the built segments hold the items' vectors"
     );
     let stats = c.stats().unwrap();
@@ -157,4 +168,101 @@ fn a_search_option_ef_reaches_the_graph_search() {
         ids(search(r#"{"k":10,"ef":null}"#)),
         ids(search(r#"{"k":10}"#))
     );
+}
+
+/// An `f16` collection through the binding (`vectorType: "f16"` with `quantizedScan`): items
+/// read back as their values rounded to `f16`, segments built from a plan for workers (on the
+/// widened values) are accepted, searches score the stored values exactly, a save/restore
+/// keeps the storage and the answers, and an unknown `vectorType` is an `InvalidArgument`.
+#[wasm_bindgen_test]
+fn an_f16_collection_stores_rounded_vectors_and_round_trips() {
+    use clipsearch::index::normalized;
+    use clipsearch::index::simd::{dot, f16_to_f32, f32_to_f16};
+    use clipsearch::wasm::JsCollection;
+    use js_sys::{Array, Float32Array, Reflect, JSON};
+    let (dim, n) = (64usize, 1500usize);
+    let space = || {
+        JSON::parse(&format!(
+            r#"{{"modelKey":"k","modelName":"m","dim":{dim},"quantization":"f32"}}"#
+        ))
+        .unwrap()
+    };
+    let policy = JSON::parse(
+        r#"{"minIndexSize":100,"maxSegmentSize":500,"vectorType":"f16","quantizedScan":true}"#,
+    )
+    .unwrap();
+    let mut c = JsCollection::new(space(), policy).unwrap();
+    let mut x = 5u32;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        (x % 1000) as f32 / 500.0 - 1.0
+    };
+    let mut stored = Vec::new();
+    for i in 0..n {
+        let v: Vec<f32> = (0..dim).map(|_| next()).collect();
+        let norm = v
+            .iter()
+            .map(|&a| f64::from(a) * f64::from(a))
+            .sum::<f64>()
+            .sqrt();
+        stored.push(
+            v.iter()
+                .map(|&a| f16_to_f32(f32_to_f16((f64::from(a) / norm) as f32)))
+                .collect::<Vec<f32>>(),
+        );
+        c.upsert(i.to_string(), v, wasm_bindgen::JsValue::UNDEFINED)
+            .unwrap();
+    }
+    let embedding = |c: &JsCollection, id: &str| -> Vec<f32> {
+        let item = c.get(id).unwrap();
+        Float32Array::from(Reflect::get(&item, &"embedding".into()).unwrap()).to_vec()
+    };
+    assert_eq!(embedding(&c, "7"), stored[7]);
+    let plan = c.plan_index(Some(2)).unwrap();
+    assert!(
+        c.apply_index(build_jobs(&plan, dim)).unwrap(),
+        "segments built on the widened values fit"
+    );
+    let indexed = Reflect::get(&c.stats().unwrap(), &"indexed".into()).unwrap();
+    assert_eq!(indexed.as_f64(), Some(n as f64));
+    assert_eq!(embedding(&c, "7"), stored[7]);
+    let hits = |c: &JsCollection, q: &[f32], o: &str| -> Vec<(String, f32)> {
+        Array::from(&c.search(q, JSON::parse(o).unwrap()).unwrap())
+            .iter()
+            .map(|h| {
+                let id = Reflect::get(&h, &"id".into()).unwrap().as_string().unwrap();
+                let score = Reflect::get(&h, &"score".into()).unwrap().as_f64().unwrap();
+                (id, score as f32)
+            })
+            .collect()
+    };
+    let back = JsCollection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+    assert_eq!(embedding(&back, "7"), stored[7]);
+    for i in 0..10 {
+        let q = &stored[i * 37];
+        // Every item (an exact scan, k > ef): the stored values' dot products with the
+        // normalised query, best first.
+        let nq = normalized(q).unwrap();
+        let mut want: Vec<(String, f32)> = stored
+            .iter()
+            .enumerate()
+            .map(|(j, v)| (j.to_string(), dot(&nq, v)))
+            .collect();
+        want.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let all = format!(r#"{{"k":{n}}}"#);
+        assert_eq!(hits(&c, q, &all), want);
+        assert_eq!(hits(&back, q, &all), want);
+        // The graph finds the item itself first, and the restored graph answers the same.
+        let top = hits(&c, q, r#"{"k":10}"#);
+        assert_eq!(top[0].0, (i * 37).to_string());
+        assert_eq!(hits(&back, q, r#"{"k":10}"#), top);
+    }
+    let bad = JSON::parse(r#"{"vectorType":"f8"}"#).unwrap();
+    let e = JsCollection::new(space(), bad)
+        .err()
+        .expect("f8 is not a vector type");
+    let name = Reflect::get(&e, &"name".into()).unwrap().as_string();
+    assert_eq!(name.as_deref(), Some("InvalidArgument"));
 }

@@ -31,6 +31,7 @@
 //! assert_eq!(c.stats().tail, 0);
 //! ```
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use instant_distance::{Builder, Hnsw};
@@ -87,7 +88,7 @@ pub struct SegmentJob {
 pub struct PlannedSegment {
     params: SegmentParams,
     dim: usize,
-    vectors: Vec<Arc<[f32]>>,
+    vectors: Vec<Vector>,
 }
 
 impl PlannedSegment {
@@ -106,16 +107,17 @@ impl PlannedSegment {
         self.vectors.len()
     }
 
-    /// The points' L2-normalised vectors, in build order.
-    pub fn vectors(&self) -> impl ExactSizeIterator<Item = &[f32]> + '_ {
-        self.vectors.iter().map(|v| &v[..])
+    /// The points' L2-normalised vectors, in build order (widened to `f32` if the collection
+    /// stores [`VectorType::F16`](super::VectorType): segments are built on `f32`).
+    pub fn vectors(&self) -> impl ExactSizeIterator<Item = Cow<'_, [f32]>> + '_ {
+        self.vectors.iter().map(Vector::values)
     }
 
     /// The segment as a [`SegmentJob`] (a copy of its vectors) for [`build_segment`].
     pub fn to_job(&self) -> SegmentJob {
         let mut vectors = Vec::with_capacity(self.points() * self.dim);
         for v in self.vectors() {
-            vectors.extend_from_slice(v);
+            vectors.extend_from_slice(&v);
         }
         SegmentJob {
             params: self.params.clone(),
@@ -217,7 +219,7 @@ pub fn build_segment(job: &SegmentJob) -> Result<Vec<u8>> {
     let points: Vec<Vector> = job
         .vectors
         .chunks_exact(job.dim)
-        .map(|v| Vector(Arc::from(v)))
+        .map(|v| Vector::F32(Arc::from(v)))
         .collect();
     let (hnsw, pids) = p.builder().build_hnsw(points);
     let pids: Vec<u32> = pids.iter().map(|p| p.into_inner()).collect();
@@ -229,8 +231,6 @@ pub fn build_segment(job: &SegmentJob) -> Result<Vec<u8>> {
 struct Checked {
     hnsw: Hnsw<Vector>,
     pids: Vec<u32>,
-    /// The graph's copy of each member's vector (shared with the slot once attached).
-    points: Vec<Arc<[f32]>>,
 }
 
 impl Collection {
@@ -333,10 +333,7 @@ impl Collection {
             }
         };
         for (m, c) in plan.members.iter().zip(checked) {
-            for (&s, &pid) in m.iter().zip(&c.pids) {
-                // Equal to the bit (checked): the slot and the graph now share one copy.
-                self.slots[s as usize].vector = Some(c.points[pid as usize].clone());
-            }
+            // Equal to the bit (checked): the slots and the graph now share one copy.
             self.attach_segment(&mut graph, m, c.hnsw, &c.pids);
         }
         self.tail.clear();
@@ -368,18 +365,16 @@ impl Collection {
             }
         }
         let hnsw = decode_segment(rest, self.space.dim, ef_search, n)?;
-        let points: Vec<Arc<[f32]>> = hnsw.iter().map(|(_, p)| p.0.clone()).collect();
+        let points: Vec<&Vector> = hnsw.iter().map(|(_, p)| p).collect();
         for (&s, &p) in members.iter().zip(&pids) {
-            let same = self.slots[s as usize].vector.as_deref().is_some_and(|v| {
-                v.len() == points[p as usize].len()
-                    && v.iter()
-                        .zip(points[p as usize].iter())
-                        .all(|(a, b)| a.to_bits() == b.to_bits())
-            });
+            let same = self.slots[s as usize]
+                .vector
+                .as_ref()
+                .is_some_and(|v| v.same_values(points[p as usize]));
             if !same {
                 return Err(bad("a point differs from the item planned for it"));
             }
         }
-        Ok(Checked { hnsw, pids, points })
+        Ok(Checked { hnsw, pids })
     }
 }

@@ -1,6 +1,7 @@
 //! The [`Collection`]: items (source of truth), instant-distance HNSW graphs (segments) over the
 //! items present at the last build, and an exact scan over everything added since.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -12,21 +13,122 @@ use super::build::SegmentParams;
 use super::codes::{ScanCodes, MAX_CODE_DIM};
 use super::filter::Filter;
 use super::ids::IdMap;
-use super::simd::{dot, dot4, normalized};
+use super::simd::{dot, dot4, dot4_f16, dot_f16, f16_to_f32, f32_to_f16, normalized};
 use crate::{Error, Item, Metadata, Result, SpaceInfo};
 
 /// Marks "no point" / "no slot".
 pub(crate) const NONE: u32 = u32::MAX;
 
+/// How a collection stores its vectors ([`IndexPolicy::vector_type`], Qdrant's `datatype`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VectorType {
+    /// 4 bytes per value: the L2-normalised embedding as given (2 KiB per 512-d item).
+    #[default]
+    F32,
+    /// 2 bytes per value: the L2-normalised embedding rounded to the nearest `f16` (1 KiB per
+    /// 512-d item). Each value moves by at most 2⁻¹¹ of itself (a cosine score by ~1e-4 at
+    /// most, well below what a quantized model changes); items read back, exports and saved
+    /// collections hold the rounded values. Scores are `f32` dot products with them, exact
+    /// scans read half the bytes.
+    F16,
+}
+
 /// An L2-normalised vector shared between a collection's item and the HNSW graph (one copy in
-/// memory). Its HNSW distance is `1 - dot`, i.e. `1 - cosine`.
+/// memory), stored as the policy's [`VectorType`]. Its HNSW distance is `1 - dot`, i.e.
+/// `1 - cosine`. Every score is the same `f32` dot product whatever the storage: an `f16`
+/// vector scores exactly as its `f32` widening does.
 #[derive(Clone, Debug)]
-pub(crate) struct Vector(pub(crate) Arc<[f32]>);
+pub(crate) enum Vector {
+    /// `f32` values.
+    F32(Arc<[f32]>),
+    /// `f16` bits.
+    F16(Arc<[u16]>),
+}
+
+impl Vector {
+    /// `v` stored as `ty` (rounded to `f16` for [`VectorType::F16`]).
+    pub(crate) fn new(v: &[f32], ty: VectorType) -> Self {
+        match ty {
+            VectorType::F32 => Vector::F32(Arc::from(v)),
+            VectorType::F16 => Vector::F16(v.iter().map(|&x| f32_to_f16(x)).collect()),
+        }
+    }
+
+    /// This vector stored as `ty` (itself, shared, if it already is).
+    pub(crate) fn to_type(&self, ty: VectorType) -> Self {
+        match (self, ty) {
+            (Vector::F32(_), VectorType::F32) | (Vector::F16(_), VectorType::F16) => self.clone(),
+            _ => Vector::new(&self.values(), ty),
+        }
+    }
+
+    /// The storage type.
+    pub(crate) fn vector_type(&self) -> VectorType {
+        match self {
+            Vector::F32(_) => VectorType::F32,
+            Vector::F16(_) => VectorType::F16,
+        }
+    }
+
+    /// The `f32` values (borrowed, or widened exactly from `f16`).
+    pub(crate) fn values(&self) -> Cow<'_, [f32]> {
+        match self {
+            Vector::F32(v) => Cow::Borrowed(v),
+            Vector::F16(h) => Cow::Owned(h.iter().map(|&x| f16_to_f32(x)).collect()),
+        }
+    }
+
+    /// Number of values.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Vector::F32(v) => v.len(),
+            Vector::F16(h) => h.len(),
+        }
+    }
+
+    /// `dot(q, self)`, to the bit what [`dot`] gives on [`values`](Self::values).
+    #[inline]
+    pub(crate) fn dot(&self, q: &[f32]) -> f32 {
+        match self {
+            Vector::F32(v) => dot(q, v),
+            Vector::F16(h) => dot_f16(q, h),
+        }
+    }
+
+    /// `dot(q, v)` for four vectors at once, each to the bit what [`dot`](Self::dot) gives
+    /// (`dot4`/`dot4_f16` when all four share a storage: their loads overlap).
+    #[inline]
+    pub(crate) fn dot4(q: &[f32], vs: [&Vector; 4]) -> [f32; 4] {
+        match vs {
+            [Vector::F32(a), Vector::F32(b), Vector::F32(c), Vector::F32(d)] => {
+                dot4(q, [a, b, c, d])
+            }
+            [Vector::F16(a), Vector::F16(b), Vector::F16(c), Vector::F16(d)] => {
+                dot4_f16(q, [a, b, c, d])
+            }
+            _ => vs.map(|v| v.dot(q)),
+        }
+    }
+
+    /// Whether both hold the same values, to the bit (whatever their storage).
+    pub(crate) fn same_values(&self, o: &Vector) -> bool {
+        self.len() == o.len()
+            && self
+                .values()
+                .iter()
+                .zip(o.values().iter())
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+    }
+}
 
 impl Point for Vector {
     #[inline]
     fn distance(&self, other: &Self) -> f32 {
-        1.0 - dot(&self.0, &other.0)
+        1.0 - match self {
+            Vector::F32(q) => other.dot(q),
+            Vector::F16(_) => other.dot(&self.values()),
+        }
     }
 
     /// Four distances at once (`dot4`, each bit-identical to `distance`): instant-distance's
@@ -34,19 +136,27 @@ impl Point for Vector {
     /// scattered vectors overlap.
     #[inline]
     fn distances4(&self, others: [&Self; 4]) -> [f32; 4] {
-        dot4(&self.0, others.map(|o| &*o.0)).map(|d| 1.0 - d)
+        match self {
+            Vector::F32(q) => Vector::dot4(q, others).map(|x| 1.0 - x),
+            Vector::F16(_) => others.map(|o| self.distance(o)),
+        }
     }
 }
 
+/// Saved as the `f32` values (an `f16` vector widened exactly); read back as `f32`, and stored
+/// as the collection's [`VectorType`] once loaded ([`Collection::store_as`]).
 impl Serialize for Vector {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter())
+        match self {
+            Vector::F32(v) => s.collect_seq(v.iter()),
+            Vector::F16(h) => s.collect_seq(h.iter().map(|&x| f16_to_f32(x))),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Vector {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Ok(Vector(Vec::<f32>::deserialize(d)?.into()))
+        Ok(Vector::F32(Vec::<f32>::deserialize(d)?.into()))
     }
 }
 
@@ -99,6 +209,10 @@ pub struct IndexPolicy {
     /// the size, e.g. to skip builds), filters that match many items, or a large unindexed tail.
     /// Off by default.
     pub quantized_scan: bool,
+    /// How vectors are stored: `f32` (default) or `f16`, half the memory and half the bytes an
+    /// exact scan reads, for values rounded to `f16` (see [`VectorType`]). Changing it on a
+    /// collection converts every stored vector (to `f16`: rounding them).
+    pub vector_type: VectorType,
 }
 
 /// Default [`IndexPolicy::keep_pruned_from`].
@@ -137,6 +251,7 @@ impl Default for IndexPolicy {
             max_segment_size: MAX_SEGMENT_SIZE,
             seed: 0x5eed_c11b,
             quantized_scan: false,
+            vector_type: VectorType::F32,
         }
     }
 }
@@ -240,12 +355,13 @@ pub struct IndexStats {
 }
 
 /// A borrowed view of one live item.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ItemRef<'a> {
     /// The id.
     pub id: &'a str,
-    /// The L2-normalised embedding.
-    pub embedding: &'a [f32],
+    /// The L2-normalised embedding (borrowed; widened to `f32` if stored as
+    /// [`VectorType::F16`]).
+    pub embedding: Cow<'a, [f32]>,
     /// The metadata.
     pub metadata: &'a Metadata,
 }
@@ -266,7 +382,7 @@ pub(crate) struct Slot {
     pub(crate) id: String,
     pub(crate) metadata: Metadata,
     /// `None` once removed.
-    pub(crate) vector: Option<Arc<[f32]>>,
+    pub(crate) vector: Option<Vector>,
     /// Graph point of this slot (numbered across segments), or `NONE` (tail or removed).
     pub(crate) pid: u32,
 }
@@ -302,7 +418,9 @@ pub(crate) struct Segment {
 /// metadata.
 ///
 /// - Vectors are checked (dimension, finite, non-zero) and stored L2-normalised as `f32`
-///   (2 KiB per 512-d item, shared by the item and the graph); every score is a cosine similarity.
+///   (2 KiB per 512-d item, shared by the item and the graph) or, with
+///   [`IndexPolicy::vector_type`] [`VectorType::F16`], rounded to `f16` (1 KiB); every score is
+///   a cosine similarity (the dot product with the stored values).
 /// - Search = instant-distance HNSW graphs over the items present at the last build (one per
 ///   segment of at most [`IndexPolicy::max_segment_size`] items, candidates merged) + exact scan
 ///   over items added since; filters are applied to the candidates, with an exact scan over the
@@ -442,6 +560,29 @@ impl Collection {
         self.generation = self.generation.wrapping_add(1);
     }
 
+    /// Stores every vector (graph points and the slots sharing them, tail items) as `ty`; the
+    /// scan codes, made from the stored values, are dropped (for [`sync_codes`](Self::sync_codes)
+    /// to remake).
+    fn store_as(&mut self, ty: VectorType) {
+        if let Some(g) = &mut self.graph {
+            for seg in &mut g.segments {
+                for (i, p) in seg.hnsw.points_mut().iter_mut().enumerate() {
+                    *p = p.to_type(ty);
+                    let s = g.slot_of.get(seg.offset as usize + i).copied();
+                    if let Some(slot) = s.and_then(|s| self.slots.get_mut(s as usize)) {
+                        slot.vector = Some(p.clone());
+                    }
+                }
+            }
+        }
+        for slot in &mut self.slots {
+            if let Some(v) = slot.vector.as_mut().filter(|v| v.vector_type() != ty) {
+                *v = v.to_type(ty);
+            }
+        }
+        self.codes = None;
+    }
+
     /// Builds or drops the scan codes to match the policy (all rows recomputed when built).
     pub(crate) fn sync_codes(&mut self) {
         let want = self.policy.quantized_scan && self.space.dim <= MAX_CODE_DIM;
@@ -451,8 +592,8 @@ impl Collection {
             (true, false) => {
                 let mut codes = ScanCodes::new(self.space.dim);
                 for (s, slot) in self.slots.iter().enumerate() {
-                    if let Some(v) = slot.vector.as_deref() {
-                        codes.set(s, v);
+                    if let Some(v) = &slot.vector {
+                        codes.set(s, &v.values());
                     }
                 }
                 self.codes = Some(codes);
@@ -476,7 +617,11 @@ impl Collection {
     /// [`Error::InvalidArgument`] if a parameter is out of range (e.g. `ef_search` 0).
     pub fn set_policy(&mut self, policy: IndexPolicy) -> Result<()> {
         check_policy(&policy)?;
+        let retype = policy.vector_type != self.policy.vector_type;
         self.policy = policy;
+        if retype {
+            self.store_as(self.policy.vector_type);
+        }
         self.sync_codes();
         self.changed();
         Ok(())
@@ -523,7 +668,7 @@ impl Collection {
         let slot = self.slots.get(self.by_id.get(&self.slots, id)? as usize)?;
         Some(ItemRef {
             id: &slot.id,
-            embedding: slot.vector.as_deref()?,
+            embedding: slot.vector.as_ref()?.values(),
             metadata: &slot.metadata,
         })
     }
@@ -533,7 +678,7 @@ impl Collection {
         self.slots.iter().filter_map(|s| {
             Some(ItemRef {
                 id: &s.id,
-                embedding: s.vector.as_deref()?,
+                embedding: s.vector.as_ref()?.values(),
                 metadata: &s.metadata,
             })
         })
@@ -553,11 +698,11 @@ impl Collection {
                 found: item.embedding.len(),
             });
         }
-        let v: Arc<[f32]> = normalized(&item.embedding)?.into();
+        let v = Vector::new(&normalized(&item.embedding)?, self.policy.vector_type);
         if let Some(s) = self.by_id.get(&self.slots, &item.id) {
             self.changed();
             if let Some(c) = self.codes.as_mut() {
-                c.set(s as usize, &v);
+                c.set(s as usize, &v.values());
             }
             self.tombstone(s);
             let slot = &mut self.slots[s as usize];
@@ -573,7 +718,7 @@ impl Collection {
                 Error::InvalidArgument("a collection holds at most 2^32-2 items".into())
             })?;
         if let Some(c) = self.codes.as_mut() {
-            c.set(s as usize, &v);
+            c.set(s as usize, &v.values());
         }
         self.slots.push(Slot {
             id: item.id,
@@ -883,7 +1028,11 @@ impl Collection {
         }
         let points: Vec<Vector> = members
             .iter()
-            .filter_map(|&s| self.slots[s as usize].vector.clone().map(Vector))
+            .filter_map(|&s| {
+                // Built on `f32` (as a worker builds a plan's segment), stored as the policy says.
+                let v = self.slots[s as usize].vector.as_ref()?;
+                Some(v.to_type(VectorType::F32))
+            })
             .collect();
         let params = self.segment_params(graph.segments.len(), points.len());
         let (hnsw, pids) = params.builder().build_hnsw(points);
@@ -897,14 +1046,26 @@ impl Collection {
         &mut self,
         graph: &mut Graph,
         members: &[u32],
-        hnsw: Hnsw<Vector>,
+        mut hnsw: Hnsw<Vector>,
         pids: &[u32],
     ) {
+        // The graph's points become the slots' vectors (one copy), stored as the policy says
+        // (segments are built and saved as `f32`; equal values, checked by the callers).
+        let ty = self.policy.vector_type;
+        let points = hnsw.points_mut();
+        for p in points.iter_mut() {
+            if p.vector_type() != ty {
+                *p = p.to_type(ty);
+            }
+        }
         let offset = graph.slot_of.len() as u32;
         graph
             .slot_of
             .resize(graph.slot_of.len() + members.len(), NONE);
         for (&s, &pid) in members.iter().zip(pids) {
+            if let Some(p) = points.get(pid as usize) {
+                self.slots[s as usize].vector = Some(p.clone());
+            }
             let pid = offset + pid;
             graph.slot_of[pid as usize] = s;
             self.slots[s as usize].pid = pid;
@@ -1032,8 +1193,8 @@ impl Collection {
     fn vector_of(&self, s: u32) -> Result<Vec<f32>> {
         self.slots
             .get(s as usize)
-            .and_then(|x| x.vector.as_deref())
-            .map(<[f32]>::to_vec)
+            .and_then(|x| x.vector.as_ref())
+            .map(|v| v.values().into_owned())
             .ok_or_else(|| Error::InvalidArgument("item has no vector".into()))
     }
 
@@ -1110,7 +1271,7 @@ impl Collection {
             let mut frontiers: Vec<(bool, f32)> = Vec::with_capacity(g.segments.len());
             let ef = opts.ef.unwrap_or(g.ef_search);
             if opts.k <= ef {
-                let query = Vector(Arc::from(q));
+                let query = Vector::F32(Arc::from(q));
                 for seg in &g.segments {
                     let mut n_candidates = 0;
                     let mut last_score = f32::INFINITY;
@@ -1136,7 +1297,7 @@ impl Collection {
                             if accept(s, slot) && score >= min {
                                 // Re-score exactly with the query (not the Vector clone) for
                                 // bit-identical scores across exact and graph paths.
-                                let exact = slot.vector.as_deref().map_or(score, |v| dot(q, v));
+                                let exact = slot.vector.as_ref().map_or(score, |v| v.dot(q));
                                 matched.push((s, exact));
                                 n_matched += 1;
                                 if n_matched == opts.k {
@@ -1196,8 +1357,8 @@ impl Collection {
     ) {
         let slots: &[Slot] = &self.slots;
         let exact = |s: u32| {
-            if let Some(v) = slots.get(s as usize).and_then(|x| x.vector.as_deref()) {
-                push_ranked(slots, top, s, dot(q, v), min);
+            if let Some(v) = slots.get(s as usize).and_then(|x| x.vector.as_ref()) {
+                push_ranked(slots, top, s, v.dot(q), min);
             }
         };
         match &self.codes {

@@ -1,9 +1,11 @@
 //! Collections and search: the items of one embedding space, instant-distance HNSW graphs (one
 //! per segment of at most [`MAX_SEGMENT_SIZE`] items), an exact SIMD scan, metadata filters, recommendations and persistence.
 //!
-//! Numeric contract: every stored vector is L2-normalised `f32`, every score is the cosine
-//! similarity (dot product of normalised vectors) in `[-1, 1]`, results come best first with ties
-//! broken by ascending id.
+//! Numeric contract: every stored vector is L2-normalised, as `f32` or (by policy,
+//! [`VectorType::F16`]) rounded to `f16`; every score is the `f32` dot product of the normalised
+//! query with the stored values, i.e. the cosine similarity, in `[-1, 1]` (an `f16` vector's
+//! norm is within ~1e-3 of 1, and so is its score against itself); results come best first
+//! with ties broken by ascending id.
 //!
 //! ```
 //! use clipsearch::{Item, SpaceInfo};
@@ -36,7 +38,7 @@ pub mod simd;
 pub use build::{build_segment, IndexPlan, Planned, PlannedSegment, SegmentJob, SegmentParams};
 pub use collection::{
     Collection, Example, IndexPolicy, IndexStats, ItemRef, Recommend, SearchHit, SearchOptions,
-    Upserted, EXTRA_SEGMENTS, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,
+    Upserted, VectorType, EXTRA_SEGMENTS, KEEP_PRUNED_FROM, MAX_SEGMENT_SIZE,
 };
 pub use filter::{Condition, Filter};
 pub use persist::{FORMAT_VERSION, MAGIC};

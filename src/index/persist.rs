@@ -31,7 +31,6 @@
 //! so corrupt, truncated or foreign bytes give [`Error::InvalidData`], never a panic.
 
 use std::fmt;
-use std::sync::Arc;
 
 use instant_distance::Hnsw;
 use serde::de::{self, SeqAccess, Visitor};
@@ -202,7 +201,10 @@ impl Collection {
                 },
                 pid: s.pid,
                 vector: if s.pid == NONE {
-                    s.vector.as_deref().map(<[f32]>::to_vec).unwrap_or_default()
+                    s.vector
+                        .as_ref()
+                        .map(|v| v.values().into_owned())
+                        .unwrap_or_default()
                 } else {
                     Vec::new()
                 },
@@ -288,7 +290,8 @@ impl Collection {
 
         // The graph: validate each segment's structure on a mirror first, then let
         // instant-distance load it.
-        let mut graph_points: Vec<Arc<[f32]>> = Vec::new();
+        let ty = head.policy.vector_type;
+        let mut graph_points: Vec<Vector> = Vec::new();
         let graph = match head.graph {
             None => {
                 if !graph_bytes.is_empty() {
@@ -309,9 +312,14 @@ impl Collection {
                     }
                     mirror.validate(dim, ef_search, len)?;
                     let section = &rest[..rest.len() - after.len()];
-                    let hnsw: Hnsw<Vector> = postcard::from_bytes(section).map_err(invalid)?;
+                    let mut hnsw: Hnsw<Vector> = postcard::from_bytes(section).map_err(invalid)?;
+                    // Saved as `f32`; stored as the policy says (an `f16` collection's saved
+                    // values are `f16` values, rounded back exactly).
+                    for p in hnsw.points_mut() {
+                        *p = p.to_type(ty);
+                    }
                     let offset = graph_points.len() as u32;
-                    graph_points.extend(hnsw.iter().map(|(_, p)| p.0.clone()));
+                    graph_points.extend(hnsw.iter().map(|(_, p)| p.clone()));
                     if graph_points.len() != offset as usize + len {
                         return Err(invalid("graph point count changed between passes"));
                     }
@@ -344,12 +352,12 @@ impl Collection {
                 serde_json::from_str(&it.metadata)
                     .map_err(|e| invalid(format!("metadata of `{}`: {e}", it.id)))?
             };
-            let vector: Arc<[f32]> = if it.pid == NONE {
+            let vector = if it.pid == NONE {
                 if it.vector.len() != dim || !it.vector.iter().all(|x| x.is_finite()) {
                     return Err(invalid(format!("vector of `{}` is malformed", it.id)));
                 }
                 tail.push(s);
-                it.vector.into()
+                Vector::new(&it.vector, ty)
             } else {
                 let p = slot_of
                     .get_mut(it.pid as usize)

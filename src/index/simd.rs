@@ -218,6 +218,200 @@ fn dot4_wasm_simd128(q: &[f32], vs: [&[f32]; 4]) -> [f32; 4] {
     out
 }
 
+/// `2^112`: scales an `f16`'s exponent and mantissa, placed in an `f32`'s bits, to its value.
+const F16_SCALE: f32 = f32::from_bits((127 + 112) << 23);
+
+/// The `f32` value of the `f16` with bits `h` (exact for every finite `f16`, subnormals and
+/// `-0` included; collections never store infinities or NaN).
+///
+/// The exponent and mantissa move to an `f32`'s bits 27..13 and the sign to bit 31, which reads
+/// as the value divided by `2^112`; one multiplication, exact for every finite `f16`, restores
+/// it. The SIMD kernels do the same on four lanes at once.
+///
+/// # Example
+/// ```
+/// use clipsearch::index::simd::f16_to_f32;
+/// assert_eq!(f16_to_f32(0x3c00), 1.0);
+/// assert_eq!(f16_to_f32(0xc000), -2.0);
+/// assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+/// ```
+#[inline]
+pub fn f16_to_f32(h: u16) -> f32 {
+    f32::from_bits((((h as i16 as i32) << 13) as u32) & 0x8fff_e000) * F16_SCALE
+}
+
+/// Rounds `x` to the nearest `f16` (ties to even) and returns its bits.
+///
+/// # Example
+/// ```
+/// use clipsearch::index::simd::{f16_to_f32, f32_to_f16};
+/// assert_eq!(f16_to_f32(f32_to_f16(0.1)), 0.099975586);
+/// ```
+#[inline]
+pub fn f32_to_f16(x: f32) -> u16 {
+    half::f16::from_f32(x).to_bits()
+}
+
+/// [`dot`] of `q` with an `f16` vector: exactly (to the bit) `dot(q, w)` where `w` holds the
+/// `f32` values of `h` ([`f16_to_f32`]): the same lanes, accumulated in the same order, on
+/// values widened exactly. Collections with [`VectorType::F16`](super::VectorType) score with it.
+///
+/// # Example
+/// ```
+/// use clipsearch::index::simd::{dot, dot_f16, f16_to_f32, f32_to_f16};
+/// let q: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin()).collect();
+/// let h: Vec<u16> = (0..40).map(|i| f32_to_f16((i as f32 * 0.11).cos())).collect();
+/// let w: Vec<f32> = h.iter().map(|&x| f16_to_f32(x)).collect();
+/// assert_eq!(dot_f16(&q, &h).to_bits(), dot(&q, &w).to_bits());
+/// ```
+#[inline]
+pub fn dot_f16(q: &[f32], h: &[u16]) -> f32 {
+    let n = q.len().min(h.len());
+    let (q, h) = (&q[..n], &h[..n]);
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        dot_f16_wasm_simd128(q, h)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        dot_f16_portable(q, h)
+    }
+}
+
+/// [`dot_f16`]'s portable kernel: [`dot_portable`] on each chunk of 8 widened values.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+#[inline]
+fn dot_f16_portable(q: &[f32], h: &[u16]) -> f32 {
+    let cq = q.chunks_exact(LANES);
+    let ch = h.chunks_exact(LANES);
+    let (rq, rh) = (cq.remainder(), ch.remainder());
+    let mut acc = [0.0_f32; LANES];
+    for (x, y) in cq.zip(ch) {
+        for i in 0..LANES {
+            acc[i] += x[i] * f16_to_f32(y[i]);
+        }
+    }
+    let mut tail = 0.0_f32;
+    for (x, &y) in rq.iter().zip(rh) {
+        tail += x * f16_to_f32(y);
+    }
+    horizontal_sum(acc) + tail
+}
+
+/// [`dot_f16`]'s wasm `simd128` kernel: eight `f16` in one load, widened on two `f32x4`
+/// (sign-extend, shift, mask, scale), then [`dot_wasm_simd128`]'s two accumulators.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline]
+fn dot_f16_wasm_simd128(q: &[f32], h: &[u16]) -> f32 {
+    use core::arch::wasm32::{
+        f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, i32x4_extend_high_i16x8,
+        i32x4_extend_low_i16x8, i32x4_shl, u32x4_splat, v128, v128_and, v128_load,
+    };
+    let cq = q.chunks_exact(LANES);
+    let ch = h.chunks_exact(LANES);
+    let (rq, rh) = (cq.remainder(), ch.remainder());
+    let load = |s: &[f32]| -> v128 { f32x4(s[0], s[1], s[2], s[3]) };
+    let mask = u32x4_splat(0x8fff_e000);
+    let scale = f32x4_splat(F16_SCALE);
+    let widen = |x: v128| f32x4_mul(v128_and(i32x4_shl(x, 13), mask), scale);
+    let zero = f32x4(0.0, 0.0, 0.0, 0.0);
+    let (mut s0, mut s1) = (zero, zero);
+    for (x, y) in cq.zip(ch) {
+        // SAFETY: `y` is 8 `u16`, 16 readable bytes; `v128_load` has no alignment requirement.
+        let v = unsafe { v128_load(y.as_ptr().cast::<v128>()) };
+        let (lo, hi) = (
+            widen(i32x4_extend_low_i16x8(v)),
+            widen(i32x4_extend_high_i16x8(v)),
+        );
+        s0 = f32x4_add(s0, f32x4_mul(load(&x[0..4]), lo));
+        s1 = f32x4_add(s1, f32x4_mul(load(&x[4..8]), hi));
+    }
+    let s = f32x4_add(s0, s1);
+    let mut tail = 0.0_f32;
+    for (x, &y) in rq.iter().zip(rh) {
+        tail += x * f16_to_f32(y);
+    }
+    (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<2>(s))
+        + (f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<3>(s))
+        + tail
+}
+
+/// [`dot_f16`] of `q` with four `f16` vectors at once, each exactly (to the bit) what
+/// [`dot_f16`] returns for it (as [`dot4`] is to [`dot`]): graph searches over `f16`
+/// collections use it, and exact scans score four items at a time with it.
+///
+/// # Example
+/// ```
+/// use clipsearch::index::simd::{dot4_f16, dot_f16, f32_to_f16};
+/// let q: Vec<f32> = (0..40).map(|i| (i as f32 * 0.37).sin()).collect();
+/// let hs: Vec<Vec<u16>> = (0..4)
+///     .map(|j| (0..40).map(|i| f32_to_f16((i as f32 * 0.11 + j as f32).cos())).collect())
+///     .collect();
+/// let d = dot4_f16(&q, [&hs[0], &hs[1], &hs[2], &hs[3]]);
+/// for j in 0..4 {
+///     assert_eq!(d[j].to_bits(), dot_f16(&q, &hs[j]).to_bits());
+/// }
+/// ```
+#[inline]
+pub fn dot4_f16(q: &[f32], hs: [&[u16]; 4]) -> [f32; 4] {
+    let n = q.len();
+    if hs.iter().any(|h| h.len() != n) {
+        // Mixed lengths (never in a collection): each its own `dot_f16`.
+        return hs.map(|h| dot_f16(q, h));
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    {
+        dot4_f16_wasm_simd128(q, hs)
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+    {
+        hs.map(|h| dot_f16_portable(q, h))
+    }
+}
+
+/// [`dot4_f16`]'s wasm `simd128` kernel: [`dot4_wasm_simd128`]'s accumulators, on `f16` values
+/// widened as [`dot_f16`] widens them.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline]
+fn dot4_f16_wasm_simd128(q: &[f32], hs: [&[u16]; 4]) -> [f32; 4] {
+    use core::arch::wasm32::{
+        f32x4, f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, i32x4_extend_high_i16x8,
+        i32x4_extend_low_i16x8, i32x4_shl, u32x4_splat, v128, v128_and, v128_load,
+    };
+    let n = q.len();
+    let full = n - n % LANES;
+    let load = |s: &[f32]| -> v128 { f32x4(s[0], s[1], s[2], s[3]) };
+    let mask = u32x4_splat(0x8fff_e000);
+    let scale = f32x4_splat(F16_SCALE);
+    let widen = |x: v128| f32x4_mul(v128_and(i32x4_shl(x, 13), mask), scale);
+    let zero = f32x4(0.0, 0.0, 0.0, 0.0);
+    let mut acc = [[zero; 2]; 4];
+    for (i, x) in q[..full].chunks_exact(LANES).enumerate() {
+        let at = i * LANES;
+        let (x0, x1) = (load(&x[0..4]), load(&x[4..8]));
+        for (a, h) in acc.iter_mut().zip(hs) {
+            // SAFETY: `at + 8 <= full <= h.len()`: 16 readable bytes; no alignment needed.
+            let v = unsafe { v128_load(h[at..at + LANES].as_ptr().cast::<v128>()) };
+            let lo = widen(i32x4_extend_low_i16x8(v));
+            let hi = widen(i32x4_extend_high_i16x8(v));
+            a[0] = f32x4_add(a[0], f32x4_mul(x0, lo));
+            a[1] = f32x4_add(a[1], f32x4_mul(x1, hi));
+        }
+    }
+    let mut out = [0.0_f32; 4];
+    for ((o, a), h) in out.iter_mut().zip(acc).zip(hs) {
+        let s = f32x4_add(a[0], a[1]);
+        let mut tail = 0.0_f32;
+        for (x, &y) in q[full..].iter().zip(&h[full..]) {
+            tail += x * f16_to_f32(y);
+        }
+        *o = (f32x4_extract_lane::<0>(s) + f32x4_extract_lane::<2>(s))
+            + (f32x4_extract_lane::<1>(s) + f32x4_extract_lane::<3>(s))
+            + tail;
+    }
+    out
+}
+
 /// The sequential reference dot product (one accumulator, in order). Slow; for tests.
 ///
 /// # Example

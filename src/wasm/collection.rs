@@ -177,7 +177,7 @@ impl JsCollection {
             None => Ok(JsValue::UNDEFINED),
             Some(r) => to_js(&ItemDto {
                 id: r.id,
-                embedding: r.embedding,
+                embedding: &r.embedding,
                 metadata: r.metadata,
             }),
         }
@@ -465,7 +465,7 @@ fn segment_vectors(seg: &PlannedSegment) -> js_sys::Float32Array {
         buf.clear();
     };
     for v in seg.vectors() {
-        buf.extend_from_slice(v);
+        buf.extend_from_slice(&v);
         if buf.len() >= COPY_ROWS * seg.dim() {
             flush(&mut buf);
         }

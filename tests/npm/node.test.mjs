@@ -70,6 +70,24 @@ test("the index option reaches the collection: quantized scans answer as plain o
   }
   await rejectsWithName(ClipSearch.create({ model: readFileSync(MODEL), index: { efSearch: 0 } }), "InvalidArgument");
   await rejectsWithName(ClipSearch.create({ model: readFileSync(MODEL), index: { quantizedScan: "yes" } }), "InvalidArgument");
+  await rejectsWithName(ClipSearch.create({ model: readFileSync(MODEL), index: { vectorType: "f8" } }), "InvalidArgument");
+});
+
+test("an f16 collection stores each vector rounded to half precision and ranks as the f32 one", async () => {
+  const plain = await ClipSearch.create({ model: readFileSync(MODEL) });
+  const half = await ClipSearch.create({ model: readFileSync(MODEL), index: { vectorType: "f16", quantizedScan: true } });
+  try {
+    const items = IMAGES.map((bytes, i) => ({ id: `img${i}`, bytes }));
+    for (const cs of [plain, half]) assert.equal((await cs.addImages(items)).embedded.length, 3);
+    for (const q of ["a checkerboard", "noise", "a smooth gradient"]) {
+      const [a, b] = [await plain.searchText(q, { k: 3 }), await half.searchText(q, { k: 3 })];
+      assert.deepEqual(b.map((h) => h.id), a.map((h) => h.id), `same ranking for ${q}`);
+      for (let i = 0; i < 3; i++) assert.ok(Math.abs(a[i].score - b[i].score) < 2e-3, `${q}: ${a[i].score} ~ ${b[i].score}`);
+    }
+  } finally {
+    await plain.dispose();
+    await half.dispose();
+  }
 });
 
 test("add_images_reports_every_item_as_embedded_or_failed_with_a_reason", async () => {

@@ -393,6 +393,13 @@ where
         search.iter().map(map)
     }
 
+    /// The points, by `PointId`, to replace in place: a replacement must be the same point
+    /// (its distances to every other point unchanged, e.g. the same values stored differently),
+    /// or the graph no longer fits its points.
+    pub fn points_mut(&mut self) -> &mut [P] {
+        &mut self.points
+    }
+
     /// Iterate over the keys and values in this index
     pub fn iter(&self) -> impl Iterator<Item = (PointId, &P)> {
         self.points
