@@ -15,8 +15,10 @@
 //! Options: `--n`, `--dim` (512), `--queries` (500), `--clusters` (100), `--spread` (1.0),
 //! `--seed` (42), `--runs` (3), `--ef-construction`, `--ef-search`, `--heuristic true|false`,
 //! `--keep-pruned-from N`, `--max-segment-size N`, `--grow G` (build over `n - G`, upsert `G`,
-//! time `maintain` then a full `rebuild`), `--runs 0` (only the exact scans: plain `f32` and with int8 scan
-//! codes, `IndexPolicy::quantized_scan`),
+//! time `maintain` then a full `rebuild`), `--runs 0` (only the exact scans: plain `f32`, with int8 scan
+//! codes (`IndexPolicy::quantized_scan`), over `f16` vectors (`IndexPolicy::vector_type`), and
+//! both), `--vector-type f32|f16` and `--quantized-scan true|false` (the graph runs' storage and
+//! scan codes; recall is always against the `f32` exact answer),
 //! `--ef-list 16,32,64` (after run 0's queries, the same queries again with each of these as
 //! the search's `SearchOptions::ef`, the graph unchanged: two rounds, the second in reverse
 //! order), `--k` (10), `--npy PATH` (writes the normalised base vectors followed by the queries as
@@ -25,7 +27,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use clipsearch::index::{normalized, Collection, IndexPolicy, SearchOptions};
+use clipsearch::index::{
+    normalized, Collection, IndexPolicy, SearchHit, SearchOptions, VectorType,
+};
 use clipsearch::{Item, Metadata, SpaceInfo};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -163,14 +167,23 @@ fn run(args: &[String]) {
         policy.keep_pruned_from = v.parse().expect("--keep-pruned-from N");
     }
     policy.max_segment_size = num("--max-segment-size", policy.max_segment_size);
+    if let Some(v) = get("--quantized-scan") {
+        policy.quantized_scan = v == "true";
+    }
+    if let Some(v) = get("--vector-type") {
+        policy.vector_type = serde_json::from_value(serde_json::json!(v)).expect("f32 or f16");
+    }
     say(&format!(
         "n={n} dim={dim} queries={nq} clusters={clusters} spread={spread} seed={seed} k={k} \
-         ef_construction={} ef_search={} heuristic={} keep_pruned_from={} max_segment_size={} threads={}",
+         ef_construction={} ef_search={} heuristic={} keep_pruned_from={} max_segment_size={} \
+         vector_type={:?} quantized_scan={} threads={}",
         policy.ef_construction,
         policy.ef_search,
         policy.heuristic,
         policy.keep_pruned_from,
         policy.max_segment_size,
+        policy.vector_type,
+        policy.quantized_scan,
         std::thread::available_parallelism().map_or(1, |x| x.get())
     ));
 
@@ -193,13 +206,14 @@ fn run(args: &[String]) {
 
     // Exact reference (and exact-scan timing): a collection with no graph, scanned in f32, then
     // the same with int8 scan codes (whose results must be identical).
-    let exact_only = |quantized_scan: bool| {
+    let exact_only = |quantized_scan: bool, vector_type: VectorType| {
         let before = LIVE.load(Ordering::Relaxed);
         let mut c = Collection::with_policy(
             space.clone(),
             IndexPolicy {
                 min_index_size: usize::MAX,
                 quantized_scan,
+                vector_type,
                 ..IndexPolicy::default()
             },
         )
@@ -216,7 +230,7 @@ fn run(args: &[String]) {
         (c, bytes)
     };
     let opts = SearchOptions::top(k);
-    let (exact, exact_bytes) = exact_only(false);
+    let (exact, exact_bytes) = exact_only(false, VectorType::F32);
     let mut exact_ms = Vec::new();
     let mut truth = Vec::new();
     let mut truth_hits = Vec::new();
@@ -228,23 +242,43 @@ fn run(args: &[String]) {
         truth_hits.push(hits);
     }
     drop(exact);
-    let (coded, coded_bytes) = exact_only(true);
-    let mut coded_ms = Vec::new();
-    let mut differ = 0;
-    for (q, want) in queries.iter().zip(&truth_hits) {
-        let t = now_ms();
-        let hits = coded.search(q, &opts).unwrap();
-        coded_ms.push(now_ms() - t);
-        differ += usize::from(&hits != want);
-    }
-    drop(coded);
+    // Every other storage: its latencies, bytes per item, how many results differ from the
+    // `reference` hits (the plain scan of the same storage: must be 0 with codes) and its
+    // recall@k against the f32 exact answer.
+    let scan = |quantized_scan: bool,
+                vector_type: VectorType,
+                reference: Option<&[Vec<SearchHit>]>| {
+        let (c, bytes) = exact_only(quantized_scan, vector_type);
+        let mut ms = Vec::new();
+        let mut hits_all = Vec::new();
+        let mut found = 0;
+        for (q, tr) in queries.iter().zip(&truth) {
+            let t = now_ms();
+            let hits = c.search(q, &opts).unwrap();
+            ms.push(now_ms() - t);
+            found += hits.iter().filter(|h| tr.contains(&h.id)).count();
+            hits_all.push(hits);
+        }
+        let differ = reference.map_or(0, |r| {
+            r.iter().zip(&hits_all).filter(|(a, b)| a != b).count()
+        });
+        let recall = found as f64 / (k * queries.len()) as f64;
+        say(&format!(
+            "exact scan n={n} {vector_type:?}{}: p50 {:.3} ms p99 {:.3} ms, {bytes:.0} bytes/item, \
+             {differ} of {nq} results differ from the plain scan of the same storage, recall@{k} {recall:.4} against f32",
+            if quantized_scan { " + int8 codes" } else { "" },
+            pct(&mut ms.clone(), 0.5),
+            pct(&mut ms, 0.99),
+        ));
+        hits_all
+    };
+    scan(true, VectorType::F32, Some(&truth_hits));
+    let f16_hits = scan(false, VectorType::F16, None);
+    scan(true, VectorType::F16, Some(&f16_hits));
     say(&format!(
-        "exact scan n={n}: f32 p50 {:.3} ms p99 {:.3} ms, {exact_bytes:.0} bytes/item | int8 codes \
-         p50 {:.3} ms p99 {:.3} ms, {coded_bytes:.0} bytes/item, {differ} of {nq} results differ",
+        "exact scan n={n} F32: p50 {:.3} ms p99 {:.3} ms, {exact_bytes:.0} bytes/item (the reference)",
         pct(&mut exact_ms.clone(), 0.5),
         pct(&mut exact_ms.clone(), 0.99),
-        pct(&mut coded_ms.clone(), 0.5),
-        pct(&mut coded_ms, 0.99),
     ));
     if runs == 0 {
         return;
