@@ -334,9 +334,9 @@ export interface IndexOptions {
    * How vectors are stored: `"f32"` (default, 2 KiB per 512-d item) or `"f16"` (1 KiB): each
    * value rounded to the nearest half-precision float (at most 2^-11 of itself; a score moves by
    * ~1e-4, far less than a quantized model's own error). Items read back, exports and saved
-   * collections hold the rounded values. With `quantizedScan: true`, 100k 512-d items take
-   * ~2 KB each and an exact scan of them ~4 ms in Chromium, whatever the machine's memory
-   * bandwidth (`benches/RESULTS-index.md`).
+   * collections hold the rounded values (saved: ~1.4 KB per 512-d item instead of 2.4 KB). With
+   * `quantizedScan: true`, 100k 512-d items took ~2 KB each and an exact scan of them ~4 ms in
+   * Chromium on a machine whose plain f32 scan takes ~20 ms (`benches/RESULTS-index.md`).
    */
   vectorType?: "f32" | "f16";
 }

@@ -1033,7 +1033,7 @@ fn corrupt_truncated_or_unknown_version_bytes_are_invalid_data() {
     for cut in [10, 52, 60, bytes.len() / 2, bytes.len() - 1] {
         assert_eq!(code(&bytes[..cut]), "InvalidData", "truncated at {cut}");
     }
-    for version in [0u8, 4, 200] {
+    for version in [0u8, 5, 200] {
         let mut v = bytes.clone();
         v[8] = version;
         let e = Collection::from_bytes(&v).unwrap_err();
@@ -1141,6 +1141,7 @@ fn collections_saved_by_earlier_releases_still_load() {
         ),
         ("v1-keep-pruned.clipscol", 1, 12_345),
         ("v2.clipscol", 2, IndexPolicy::default().keep_pruned_from),
+        ("v3.clipscol", 3, IndexPolicy::default().keep_pruned_from),
     ] {
         let path = format!(
             "{}/tests/fixtures/collections/{file}",
@@ -1179,9 +1180,10 @@ fn collections_saved_by_earlier_releases_still_load() {
             .search(&want[4].embedding, &SearchOptions::top(3))
             .unwrap();
         assert_eq!(hits[0].id, want[4].id, "{file}");
-        // Saved again, it is version 3 and round-trips exactly.
+        assert_eq!(c.policy().vector_type, VectorType::F32, "{file}");
+        // Saved again, it is version 4 and round-trips exactly.
         let again = c.to_bytes().unwrap();
-        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 3);
+        assert_eq!(u32::from_le_bytes(again[8..12].try_into().unwrap()), 4);
         let back = Collection::from_bytes(&again).unwrap();
         assert_eq!(back.policy(), c.policy());
         assert!(back.iter().eq(c.iter()));
@@ -1470,8 +1472,20 @@ fn f16_collections_store_rounded_vectors_and_score_them_exactly() {
                 assert_eq!(x.score.to_bits(), score.to_bits());
             }
         }
-        let back = Collection::from_bytes(&c.to_bytes().unwrap()).unwrap();
+        let saved = c.to_bytes().unwrap();
+        let back = Collection::from_bytes(&saved).unwrap();
         assert_eq!(back.policy().vector_type, VectorType::F16);
+        // Graph points are saved as f16 bits: 2 bytes a value instead of 4.
+        let mut as_f32 = Collection::from_bytes(&saved).unwrap();
+        let mut p = as_f32.policy().clone();
+        p.vector_type = VectorType::F32;
+        as_f32.set_policy(p).unwrap();
+        let f32_len = as_f32.to_bytes().unwrap().len();
+        assert!(
+            saved.len() + items.len() * (2 * dim - 2) <= f32_len,
+            "{} B saved as f16, {f32_len} B as f32",
+            saved.len()
+        );
         assert!(back.iter().eq(c.iter()));
         for q in items.iter().step_by(101) {
             let opts = SearchOptions::top(10);
@@ -1503,5 +1517,51 @@ fn f16_collections_store_rounded_vectors_and_score_them_exactly() {
         let opts = SearchOptions::top(10);
         let got = c.search(&q.embedding, &opts).unwrap();
         assert_eq!(got[0].id, brute_force(&c, &q.embedding, &opts, &[])[0].0);
+    }
+}
+
+#[test]
+fn a_saved_f16_point_with_non_finite_bits_is_refused() {
+    // Format 4 saves an f16 collection's graph points as their bits; a file whose bits say
+    // infinity (checksum recomputed, so only the graph check can catch it) is InvalidData.
+    use sha2::{Digest, Sha256};
+    let dim = 16;
+    let items = clustered(29, 300, dim, 4);
+    let policy = IndexPolicy {
+        vector_type: VectorType::F16,
+        ..small_graph_policy()
+    };
+    let c = collection(&items, dim, policy, true);
+    assert_eq!(c.stats().indexed, 300);
+    let bytes = c.to_bytes().unwrap();
+    assert!(Collection::from_bytes(&bytes).is_ok());
+    // The bytes of one item's stored values, as the file holds them.
+    let bits: Vec<u8> = c
+        .get(&items[7].id)
+        .unwrap()
+        .embedding
+        .iter()
+        .flat_map(|&x| simd::f32_to_f16(x).to_le_bytes())
+        .collect();
+    let at = bytes
+        .windows(bits.len())
+        .position(|w| w == &bits[..])
+        .expect("the point's f16 bits are in the file");
+    let with_bits = |bits: u16| {
+        let mut b = bytes.clone();
+        b[at + 2..at + 4].copy_from_slice(&bits.to_le_bytes());
+        let digest = Sha256::digest(&b[52..]);
+        b[20..52].copy_from_slice(&digest);
+        Collection::from_bytes(&b)
+    };
+    // A finite value there loads (and is what the item holds then) ...
+    let changed = with_bits(0x3c00).unwrap();
+    assert_eq!(changed.get(&items[7].id).unwrap().embedding[1], 1.0);
+    // ... infinity and NaN do not.
+    for bits in [0x7c00, 0xfc00, 0x7e00] {
+        match with_bits(bits) {
+            Err(Error::InvalidData(_)) => {}
+            other => panic!("{bits:#x}: expected InvalidData, got {other:?}"),
+        }
     }
 }

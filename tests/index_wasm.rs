@@ -172,6 +172,7 @@ fn collections_saved_by_earlier_releases_still_load() {
         &include_bytes!("fixtures/collections/v1-before-keep-pruned.clipscol")[..],
         &include_bytes!("fixtures/collections/v1-keep-pruned.clipscol")[..],
         &include_bytes!("fixtures/collections/v2.clipscol")[..],
+        &include_bytes!("fixtures/collections/v3.clipscol")[..],
     ] {
         let c = Collection::from_bytes(bytes).unwrap();
         assert_eq!(c.len(), 7);

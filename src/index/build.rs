@@ -127,8 +127,8 @@ impl PlannedSegment {
     }
 }
 
-/// What [`Collection::maintain`] would build, cut into segments built elsewhere (see the
-/// [module docs](self)).
+/// What [`Collection::maintain`] would build, cut into segments built elsewhere
+/// ([`Collection::plan_index`], [`build_segment`], [`Collection::apply_index`]).
 #[derive(Debug)]
 pub struct IndexPlan {
     generation: u64,

@@ -29,8 +29,8 @@ pub enum VectorType {
     /// 2 bytes per value: the L2-normalised embedding rounded to the nearest `f16` (1 KiB per
     /// 512-d item). Each value moves by at most 2⁻¹¹ of itself (a cosine score by ~1e-4 at
     /// most, well below what a quantized model changes); items read back, exports and saved
-    /// collections hold the rounded values. Scores are `f32` dot products with them, exact
-    /// scans read half the bytes.
+    /// collections hold the rounded values (saved as `f16` bits: ~1.4 KB per 512-d item with
+    /// its graph, instead of 2.4 KB). Scores are `f32` dot products with them.
     F16,
 }
 
@@ -143,8 +143,10 @@ impl Point for Vector {
     }
 }
 
-/// Saved as the `f32` values (an `f16` vector widened exactly); read back as `f32`, and stored
-/// as the collection's [`VectorType`] once loaded ([`Collection::store_as`]).
+/// Serialised as the `f32` values (an `f16` vector widened exactly): instant-distance's form,
+/// in segments built for [`Collection::apply_index`]; read back as `f32` and stored as the
+/// collection's [`VectorType`] once attached. (Saved files hold an `f16` collection's graph
+/// points as `f16` bits: `persist.rs` rewrites its sections.)
 impl Serialize for Vector {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         match self {

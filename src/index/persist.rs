@@ -1,11 +1,11 @@
 //! Saving a [`Collection`] to bytes and loading it back.
 //!
-//! Layout (version 3), all integers little-endian:
+//! Layout (version 4), all integers little-endian:
 //!
 //! | bytes | content |
 //! |---|---|
 //! | 8 | magic `CLIPSCOL` |
-//! | 4 | format version (`u32`, currently 3) |
+//! | 4 | format version (`u32`, currently 4) |
 //! | 8 | payload length (`u64`) |
 //! | 32 | SHA-256 of the payload |
 //! | n | payload |
@@ -16,6 +16,12 @@
 //! instant-distance's own serde form of each segment's `Hnsw`, one after the other (their points
 //! hold the indexed vectors, so each vector is stored once; graph point numbers run on across
 //! segments).
+//!
+//! Version 4 is version 3, except that a collection whose policy stores `f16` vectors
+//! ([`VectorType::F16`](super::VectorType)) writes its graph sections' points as their `f16` bits
+//! (postcard bytes, 2 per value, little-endian) instead of `f32` values: half the bytes. Its tail
+//! items' vectors stay `f32` (the widened values), and an `f32` collection's file is laid out as
+//! in version 3.
 //!
 //! Version 3 is version 2 with any number of graph sections (versions 1 and 2 have at most one,
 //! and read the same way); an older clipsearch refuses it by its version number.
@@ -38,15 +44,16 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::collection::{
-    check_policy, Collection, Graph, IndexPolicy, Segment, Slot, Vector, NONE,
+    check_policy, Collection, Graph, IndexPolicy, Segment, Slot, Vector, VectorType, NONE,
 };
 use super::ids::IdMap;
+use super::simd::{f16_to_f32, f32_to_f16};
 use crate::{Error, Metadata, Result, SpaceInfo};
 
 /// The first eight bytes of a saved collection.
 pub const MAGIC: &[u8; 8] = b"CLIPSCOL";
-/// The format version this build writes. It also reads versions 1 and 2.
-pub const FORMAT_VERSION: u32 = 3;
+/// The format version this build writes. It also reads versions 1 to 3.
+pub const FORMAT_VERSION: u32 = 4;
 const HEADER: usize = 8 + 4 + 8 + 32;
 
 /// The head section; `P` is how the policy is stored: JSON text in version 2, postcard fields
@@ -225,7 +232,19 @@ impl Collection {
         payload.extend_from_slice(&head);
         if let Some(g) = &self.graph {
             for seg in &g.segments {
-                payload = postcard::to_extend(&seg.hnsw, payload).map_err(invalid)?;
+                payload = match self.policy.vector_type {
+                    VectorType::F32 => postcard::to_extend(&seg.hnsw, payload),
+                    VectorType::F16 => {
+                        // instant-distance writes `f32` points: read its section back in the
+                        // mirror's shape and write the points as their `f16` bits.
+                        let full: MirrorHnsw<Vec<f32>> = postcard::from_bytes(
+                            &postcard::to_allocvec(&seg.hnsw).map_err(invalid)?,
+                        )
+                        .map_err(invalid)?;
+                        postcard::to_extend(&full.map_points(|v| Half::from_values(v)), payload)
+                    }
+                }
+                .map_err(invalid)?;
             }
         }
         let mut out = Vec::with_capacity(HEADER + payload.len());
@@ -303,15 +322,29 @@ impl Collection {
                 let n = n as usize;
                 let mut segments = Vec::new();
                 let mut rest = graph_bytes;
+                let half_points = version >= 4 && ty == VectorType::F16;
                 while !rest.is_empty() || segments.is_empty() {
-                    let (mirror, after): (MirrorHnsw, _) =
-                        postcard::take_from_bytes(rest).map_err(invalid)?;
+                    // An f16 section is read in the mirror's shape and written back with `f32`
+                    // points for instant-distance (a segment's worth of bytes at a time).
+                    let (mirror, widened, after) = if half_points {
+                        let (m, after): (MirrorHnsw<Half>, _) =
+                            postcard::take_from_bytes(rest).map_err(invalid)?;
+                        let widened = postcard::to_allocvec(&m.map_points(|h| h.values()))
+                            .map_err(invalid)?;
+                        (m.map_points(|h| PointLen(h.0.len())), Some(widened), after)
+                    } else {
+                        let (m, after): (MirrorHnsw, _) =
+                            postcard::take_from_bytes(rest).map_err(invalid)?;
+                        (m, None, after)
+                    };
                     let len = mirror.points.len();
                     if len == 0 || graph_points.len() + len > n {
                         return Err(invalid("segment sizes disagree with the point count"));
                     }
                     mirror.validate(dim, ef_search, len)?;
-                    let section = &rest[..rest.len() - after.len()];
+                    let section = widened
+                        .as_deref()
+                        .unwrap_or(&rest[..rest.len() - after.len()]);
                     let mut hnsw: Hnsw<Vector> = postcard::from_bytes(section).map_err(invalid)?;
                     // Saved as `f32`; stored as the policy says (an `f16` collection's saved
                     // values are `f16` values, rounded back exactly).
@@ -416,12 +449,80 @@ pub(crate) fn decode_segment(
 /// The serde shape of `instant_distance::Hnsw` (fields in declaration order: `ef_search`,
 /// `points`, `zero`, `layers`; instant-distance 0.6.1 `src/lib.rs`), read to validate before
 /// the real type (whose fields are private) is deserialised.
-#[derive(Deserialize)]
-struct MirrorHnsw {
+/// `P` is how its points are read: [`PointLen`] to validate, `Vec<f32>` (instant-distance's own
+/// form) or [`Half`] (format 4's `f16` points) to rewrite a section with other points.
+#[derive(Serialize, Deserialize)]
+struct MirrorHnsw<P = PointLen> {
     ef_search: usize,
-    points: Vec<PointLen>,
+    points: Vec<P>,
     zero: Vec<Links<64>>,
     layers: Vec<Vec<Links<32>>>,
+}
+
+impl<P> MirrorHnsw<P> {
+    /// The same graph with each point mapped by `f`.
+    fn map_points<Q>(&self, f: impl FnMut(&P) -> Q) -> MirrorHnsw<Q> {
+        MirrorHnsw {
+            ef_search: self.ef_search,
+            points: self.points.iter().map(f).collect(),
+            zero: self.zero.iter().map(|l| Links(l.0)).collect(),
+            layers: self
+                .layers
+                .iter()
+                .map(|layer| layer.iter().map(|l| Links(l.0)).collect())
+                .collect(),
+        }
+    }
+}
+
+/// A point as format 4 saves an `f16` collection's graph points: its `f16` bits, as postcard
+/// bytes (2 per value, little-endian). Reading refuses an odd byte count and the bits of an
+/// infinity or NaN.
+struct Half(Vec<u16>);
+
+impl Half {
+    /// The `f16` bits of `v` (values an `f16` collection holds, so exactly representable).
+    fn from_values(v: &[f32]) -> Half {
+        Half(v.iter().map(|&x| f32_to_f16(x)).collect())
+    }
+
+    /// The `f32` values (widened exactly).
+    fn values(&self) -> Vec<f32> {
+        self.0.iter().map(|&h| f16_to_f32(h)).collect()
+    }
+}
+
+impl Serialize for Half {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = self.0.iter().flat_map(|h| h.to_le_bytes()).collect();
+        s.serialize_bytes(&bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for Half {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Half;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the f16 bits of a vector, 2 bytes each")
+            }
+            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> std::result::Result<Half, E> {
+                if b.len() % 2 != 0 {
+                    return Err(E::custom("an odd number of bytes for f16 values"));
+                }
+                let h: Vec<u16> = b
+                    .chunks_exact(2)
+                    .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                    .collect();
+                if h.iter().any(|&x| x & 0x7c00 == 0x7c00) {
+                    return Err(E::custom("non-finite vector value"));
+                }
+                Ok(Half(h))
+            }
+        }
+        d.deserialize_bytes(V)
+    }
 }
 
 /// A point's length (its values are read and dropped).
@@ -455,6 +556,17 @@ impl<'de> Deserialize<'de> for PointLen {
 
 /// A fixed-size neighbour list (`ZeroNode` has 64, `UpperNode` 32 `PointId`s, each a `u32`).
 struct Links<const N: usize>([u32; N]);
+
+impl<const N: usize> Serialize for Links<N> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(N)?;
+        for p in &self.0 {
+            t.serialize_element(p)?;
+        }
+        t.end()
+    }
+}
 
 impl<'de, const N: usize> Deserialize<'de> for Links<N> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {

@@ -6,7 +6,7 @@
 //! of q, k, v and the context once more, and candle's gemm is slow on these small matrices in
 //! wasm. Here, per sequence and head: one head's keys are copied transposed (and scaled) into a
 //! `[head_dim, seq]` scratch, `scores = q · kᵀ` and `context = softmax(scores + mask) · v` are
-//! two small matrix products by one register-tiled micro-kernel ([`gemm`]: 4 rows by 8 columns,
+//! two small matrix products by one register-tiled micro-kernel (`gemm`: 4 rows by 8 columns,
 //! eight `f32x4` accumulators in wasm), reading q and v and writing the context in place in the
 //! `[b, s, e]` tensors; the softmax is [`super::fastmath::softmax_in_place`].
 //!

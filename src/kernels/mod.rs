@@ -7,7 +7,7 @@
 //! therefore loads into [`PackedQ8::from_q8_0_blocks`] without any further loss, and the results
 //! match candle's `QMatMul` on q8_0 weights up to floating-point summation order.
 //!
-//! Kernels (chosen at compile time, checked against [`reference`]):
+//! Kernels (chosen at compile time, checked against [`reference`](mod@reference)):
 //! - portable Rust (native, and wasm32 without `simd128`),
 //! - wasm32 `simd128`: the 4×4 tile computed as two 2×4 halves (8 `i32x4` accumulators, so the
 //!   loop fits x64's 16 SIMD registers in V8), bytes widened by the loads (`v128.load8x8_s`),
@@ -424,7 +424,7 @@ impl PackedQ8 {
     }
 
     /// Unpacks weight row `row` into its quantized values (`k` of them) and block scales
-    /// (`ceil(k / 32)`), e.g. to feed [`reference`]. Returns `None` if `row >= n`.
+    /// (`ceil(k / 32)`), e.g. to feed [`reference`](mod@reference). Returns `None` if `row >= n`.
     pub fn unpack_row(&self, row: usize) -> Option<(Vec<i8>, Vec<f32>)> {
         if row >= self.n {
             return None;
