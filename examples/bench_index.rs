@@ -34,13 +34,16 @@ use clipsearch::{Item, Metadata, SpaceInfo};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-/// Counts live heap bytes, to report the collection's bytes per item.
+/// Counts live heap bytes, to report the collection's bytes per item (and the most live at once,
+/// for what a save or load needs besides the collection).
 struct Counting;
 static LIVE: AtomicIsize = AtomicIsize::new(0);
+static PEAK: AtomicIsize = AtomicIsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        let live = LIVE.fetch_add(l.size() as isize, Ordering::Relaxed) + l.size() as isize;
+        PEAK.fetch_max(live, Ordering::Relaxed);
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
@@ -48,7 +51,11 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(p, l) }
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        let grow = new as isize - l.size() as isize;
+        PEAK.fetch_max(
+            LIVE.fetch_add(grow, Ordering::Relaxed) + grow,
+            Ordering::Relaxed,
+        );
         unsafe { System.realloc(p, l, new) }
     }
 }
@@ -352,15 +359,27 @@ fn run(args: &[String]) {
                     efs.reverse();
                 }
             }
+            // Transient memory: the most live at once during the call, beyond what was live
+            // before it and what it returns.
+            let extra = |before: isize, kept: usize| {
+                (PEAK.load(Ordering::Relaxed) - before - kept as isize) as f64 / 1e6
+            };
+            let before = LIVE.load(Ordering::Relaxed);
+            PEAK.store(before, Ordering::Relaxed);
             let t = now_ms();
             let bytes = c.to_bytes().unwrap();
             let save = (now_ms() - t) / 1e3;
+            let save_extra = extra(before, bytes.len());
+            let before = LIVE.load(Ordering::Relaxed);
+            PEAK.store(before, Ordering::Relaxed);
             let t = now_ms();
             let back = Collection::from_bytes(&bytes).unwrap();
             let load = (now_ms() - t) / 1e3;
+            let load_extra = extra(before, (LIVE.load(Ordering::Relaxed) - before) as usize);
             saved = bytes.len();
             say(&format!(
-                "saved {:.1} MB ({:.0} bytes/item), save {save:.2} s, load {load:.2} s, {} items",
+                "saved {:.1} MB ({:.0} bytes/item), save {save:.2} s (+{save_extra:.0} MB transient), \
+                 load {load:.2} s (+{load_extra:.0} MB transient), {} items",
                 bytes.len() as f64 / 1e6,
                 bytes.len() as f64 / n as f64,
                 back.len()

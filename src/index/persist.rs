@@ -236,12 +236,13 @@ impl Collection {
                     VectorType::F32 => postcard::to_extend(&seg.hnsw, payload),
                     VectorType::F16 => {
                         // instant-distance writes `f32` points: read its section back in the
-                        // mirror's shape and write the points as their `f16` bits.
-                        let full: MirrorHnsw<Vec<f32>> = postcard::from_bytes(
+                        // mirror's shape, each point rounded to its `f16` bits as it is read,
+                        // and write those.
+                        let full: MirrorHnsw<Half> = postcard::from_bytes(
                             &postcard::to_allocvec(&seg.hnsw).map_err(invalid)?,
                         )
                         .map_err(invalid)?;
-                        postcard::to_extend(&full.map_points(|v| Half::from_values(v)), payload)
+                        postcard::to_extend(&full, payload)
                     }
                 }
                 .map_err(invalid)?;
@@ -327,9 +328,9 @@ impl Collection {
                     // An f16 section is read in the mirror's shape and written back with `f32`
                     // points for instant-distance (a segment's worth of bytes at a time).
                     let (mirror, widened, after) = if half_points {
-                        let (m, after): (MirrorHnsw<Half>, _) =
+                        let (m, after): (MirrorHnsw<SavedHalf>, _) =
                             postcard::take_from_bytes(rest).map_err(invalid)?;
-                        let widened = postcard::to_allocvec(&m.map_points(|h| h.values()))
+                        let widened = postcard::to_allocvec(&m.map_points(|h| Widened(&h.0)))
                             .map_err(invalid)?;
                         (m.map_points(|h| PointLen(h.0.len())), Some(widened), after)
                     } else {
@@ -449,8 +450,8 @@ pub(crate) fn decode_segment(
 /// The serde shape of `instant_distance::Hnsw` (fields in declaration order: `ef_search`,
 /// `points`, `zero`, `layers`; instant-distance 0.6.1 `src/lib.rs`), read to validate before
 /// the real type (whose fields are private) is deserialised.
-/// `P` is how its points are read: [`PointLen`] to validate, `Vec<f32>` (instant-distance's own
-/// form) or [`Half`] (format 4's `f16` points) to rewrite a section with other points.
+/// `P` is how its points are read: [`PointLen`] to validate; [`Half`] (from instant-distance's
+/// form) and [`SavedHalf`] (from format 4's) to rewrite a section with other points.
 #[derive(Serialize, Deserialize)]
 struct MirrorHnsw<P = PointLen> {
     ef_search: usize,
@@ -461,7 +462,7 @@ struct MirrorHnsw<P = PointLen> {
 
 impl<P> MirrorHnsw<P> {
     /// The same graph with each point mapped by `f`.
-    fn map_points<Q>(&self, f: impl FnMut(&P) -> Q) -> MirrorHnsw<Q> {
+    fn map_points<'a, Q>(&'a self, f: impl FnMut(&'a P) -> Q) -> MirrorHnsw<Q> {
         MirrorHnsw {
             ef_search: self.ef_search,
             points: self.points.iter().map(f).collect(),
@@ -475,22 +476,10 @@ impl<P> MirrorHnsw<P> {
     }
 }
 
-/// A point as format 4 saves an `f16` collection's graph points: its `f16` bits, as postcard
-/// bytes (2 per value, little-endian). Reading refuses an odd byte count and the bits of an
-/// infinity or NaN.
+/// An `f16` collection's graph point on its way to a file: read from instant-distance's `f32`
+/// form, each value rounded to its `f16` bits as it is read (the values of an `f16` collection,
+/// so exactly), and written as format 4 saves it: postcard bytes, 2 per value, little-endian.
 struct Half(Vec<u16>);
-
-impl Half {
-    /// The `f16` bits of `v` (values an `f16` collection holds, so exactly representable).
-    fn from_values(v: &[f32]) -> Half {
-        Half(v.iter().map(|&x| f32_to_f16(x)).collect())
-    }
-
-    /// The `f32` values (widened exactly).
-    fn values(&self) -> Vec<f32> {
-        self.0.iter().map(|&h| f16_to_f32(h)).collect()
-    }
-}
 
 impl Serialize for Half {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -502,12 +491,46 @@ impl Serialize for Half {
 impl<'de> Deserialize<'de> for Half {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct V;
-        impl Visitor<'_> for V {
+        impl<'de> Visitor<'de> for V {
             type Value = Half;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of f32")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> std::result::Result<Half, A::Error> {
+                let mut out = Vec::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some(x) = a.next_element::<f32>()? {
+                    out.push(f32_to_f16(x));
+                }
+                Ok(Half(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+/// An `f16` collection's graph point read from a format 4 file: its `f16` bits. Reading
+/// refuses an odd byte count and the bits of an infinity or NaN.
+struct SavedHalf(Vec<u16>);
+
+/// The `f32` values of `f16` bits (widened exactly, as they are written): a format 4 point
+/// written back in instant-distance's form.
+struct Widened<'a>(&'a [u16]);
+
+impl Serialize for Widened<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|&h| f16_to_f32(h)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SavedHalf {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = SavedHalf;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("the f16 bits of a vector, 2 bytes each")
             }
-            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> std::result::Result<Half, E> {
+            fn visit_bytes<E: de::Error>(self, b: &[u8]) -> std::result::Result<SavedHalf, E> {
                 if b.len() % 2 != 0 {
                     return Err(E::custom("an odd number of bytes for f16 values"));
                 }
@@ -518,7 +541,7 @@ impl<'de> Deserialize<'de> for Half {
                 if h.iter().any(|&x| x & 0x7c00 == 0x7c00) {
                     return Err(E::custom("non-finite vector value"));
                 }
-                Ok(Half(h))
+                Ok(SavedHalf(h))
             }
         }
         d.deserialize_bytes(V)
